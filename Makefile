@@ -1,0 +1,26 @@
+# The two commands of the README: `make run` and `make test`.  Both create
+# the virtual environment when it is missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/twistd -n lwstp
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+	$(PY) -m twisted.trial tests
+
+clean:
+	rm -rf $(VENV) _trial_temp* .pytest_cache

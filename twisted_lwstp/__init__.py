@@ -1,0 +1,29 @@
+"""
+twisted_lwstp: libwebsockets' threadpool for Twisted.
+
+Tasks bound to a connection run in worker threads, check in to learn
+whether to stop, sync with the reactor so their owner can send what they
+made, and are reaped by the reactor thread.  See C{MODEL.md} in the docs.
+"""
+
+from ._errors import EnqueueRefused, PoolFinished, QueueFull, TaskFailed
+from ._interfaces import ITaskOwner
+from ._pool import Diagnosis, ThreadPool
+from ._service import ThreadPoolService
+from ._status import TaskReturn, TaskStatus
+from ._task import Task, TaskInfo
+
+__all__ = [
+    "Diagnosis",
+    "EnqueueRefused",
+    "ITaskOwner",
+    "PoolFinished",
+    "QueueFull",
+    "Task",
+    "TaskFailed",
+    "TaskInfo",
+    "TaskReturn",
+    "TaskStatus",
+    "ThreadPool",
+    "ThreadPoolService",
+]

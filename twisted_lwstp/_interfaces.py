@@ -1,0 +1,29 @@
+# -*- test-case-name: tests.test_interfaces -*-
+"""
+The one interface a task owner provides.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from zope.interface import Interface
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._task import Task
+
+
+class ITaskOwner(Interface):
+    """
+    Something tasks are bound to, usually a connection's protocol: the lws
+    "wsi".
+    """
+
+    def writable(task: Task) -> None:
+        """
+        Called in the reactor thread when C{task} needs its owner: after the
+        task returned SYNC (consume what it made, then call
+        C{pool.task_sync(task)}), or when it is done (reap it with
+        C{pool.task_status(task)}).  While the owner is paused by flow
+        control these calls are held back.
+        """

@@ -1,0 +1,77 @@
+# -*- test-case-name: tests.test_worker -*-
+"""
+How worker threads are started and driven.
+
+The pool writes each worker's life as a generator of I{steps}: it yields
+the task after every call of a task function, L{STEP} after other work, and
+L{BLOCK} where the worker
+must wait on its wake lock (idle, or a task blocked in SYNC).  Keeping the
+logic in a generator lets the same code run on a real thread, driven by
+L{ThreadRunner}, or one step at a time in a test, driven by
+L{twisted_lwstp.testing}.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Iterator, Protocol
+
+#: Yielded by a worker's steps after each call of a task function.
+STEP = False
+#: Yielded when the worker must wait until its wake lock is released.
+BLOCK = True
+
+
+class WorkerHandle(Protocol):
+    """
+    What the pool keeps of a started worker.
+    """
+
+    def join(self, timeout: float | None = None) -> None:
+        """
+        Wait until the worker has ended.
+        """
+
+    def is_alive(self) -> bool:
+        """
+        Whether the worker has not ended yet.
+        """
+
+
+class WorkerRunner(Protocol):
+    """
+    Starts workers: real threads in production, steppable fakes in tests.
+    """
+
+    def start_worker(
+        self, name: str, steps: Iterator[object], wake: threading.Lock
+    ) -> WorkerHandle:
+        """
+        Start running C{steps}; on each L{BLOCK}, wait until C{wake} (held
+        by the worker while it runs) is released.
+        """
+
+
+def drive(steps: Iterator[object], wake: threading.Lock) -> None:
+    """
+    Run a worker's steps to the end on the current thread.
+    """
+    acquire = wake.acquire
+    for signal in steps:
+        if signal is BLOCK:
+            acquire()
+
+
+class ThreadRunner:
+    """
+    Runs each worker on its own daemon thread, named as the pool asks.
+    """
+
+    def start_worker(
+        self, name: str, steps: Iterator[object], wake: threading.Lock
+    ) -> WorkerHandle:
+        thread = threading.Thread(
+            target=drive, args=(steps, wake), name=name, daemon=True
+        )
+        thread.start()
+        return thread
