@@ -61,7 +61,7 @@ from ._interfaces import ITaskOwner
 from ._status import TaskReturn, TaskStatus
 from ._task import Cleanup, Task, TaskFunction, TaskInfo
 from ._wakeup import Mailbox
-from ._worker import BLOCK, STEP, ThreadRunner, WorkerHandle, WorkerRunner
+from ._worker import BLOCK, STEP, SyncWait, ThreadRunner, WorkerHandle, WorkerRunner
 
 if TYPE_CHECKING:  # pragma: no cover
     from twisted.internet.interfaces import IReactorCore, IReactorTime
@@ -110,7 +110,7 @@ class _Worker:
     One worker: its wake lock and what it is doing.
     """
 
-    __slots__ = ("index", "name", "wake", "item", "current", "handle")
+    __slots__ = ("index", "name", "wake", "item", "current", "handle", "sync_wait")
 
     def __init__(self, index: int, name: str) -> None:
         self.index = index
@@ -124,6 +124,8 @@ class _Worker:
         # Guarded by the pool lock: what the worker is running.
         self.current: Task | _Call | None = None
         self.handle: WorkerHandle | None = None
+        # Owned by the worker's own thread.
+        self.sync_wait = SyncWait()
 
 
 class _Call:
@@ -340,6 +342,9 @@ class ThreadPool:
                     worker.wake.release()
                 else:
                     self._idle.append(worker)
+            # _idle is a stack (a worker that just ran is hot): reverse it
+            # once so that fresh work goes to worker 0 first.
+            self._idle.reverse()
         for worker in self._workers:
             worker.handle = self._runner.start_worker(
                 worker.name, self._work(worker), worker.wake
@@ -682,7 +687,10 @@ class ThreadPool:
         held = state.held
         while held and not state.paused and self._owners.get(owner) is state:
             kind, task = held.pop(0)
-            self._deliver(kind, task)
+            # Still due?  A held SYNC may have been released (stopped) and
+            # a held end may have been reaped meanwhile.
+            if task._status is _SYNCING if kind == _SYNC_EVENT else not task._reaped:
+                self._call_writable(owner, kind, task)
         if not state.tasks and not state.paused and self._owners.get(owner) is state:
             del self._owners[owner]
 
@@ -918,6 +926,10 @@ class ThreadPool:
         status = task._status
         error: Failure | None = None
         while True:
+            if task._stop:
+                # Read just before the call, so a stop requested while the
+                # task was between calls is honoured now.
+                status = _STOPPING
             try:
                 ret = run(func, user, status)  # type: ignore[arg-type]
             except BaseException as e:
@@ -950,15 +962,13 @@ class ThreadPool:
                 with lock:
                     task._outlive = True
             if base == 0:  # CHECKING_IN
-                if task._stop:
-                    status = _STOPPING
                 yield task
                 continue
             if base == 1:  # SYNC
                 lock.acquire()
                 if task._stop:
+                    # Stopped while it ran: it is told STOPPING instead.
                     lock.release()
-                    status = _STOPPING
                     yield task
                     continue
                 if task.owner is None:
@@ -974,8 +984,10 @@ class ThreadPool:
                 lock.release()
                 if wake:
                     self._wake_reactor()
-                yield task
-                yield BLOCK
+                sync_wait = worker.sync_wait
+                sync_wait.task = task
+                yield sync_wait
+                sync_wait.task = None
                 # Released under the lock by the reactor, which set this.
                 status = task._status
                 continue
@@ -1025,8 +1037,9 @@ class ThreadPool:
 
     def _deliver(self, kind: int, task: Task) -> None:
         """
-        Give the owner of C{task} its C{writable()} for a SYNC or an end,
-        unless the event is stale; hold it back while the owner is paused.
+        Act on a worker's event for C{task}: a SYNC starts its timeout and
+        goes to the owner; an end goes to the owner, or reaps a task that
+        has none.  Stale events (the task moved on) are dropped.
         """
         if kind == _SYNC_EVENT:
             if task._status is not _SYNCING or task._sync_seen:
@@ -1044,6 +1057,13 @@ class ThreadPool:
         if state is not None and state.paused:
             state.held.append((kind, task))
             return
+        self._call_writable(owner, kind, task)
+
+    def _call_writable(self, owner: ITaskOwner, kind: int, task: Task) -> None:
+        """
+        Call C{owner.writable(task)}; an owner that raises is logged, and a
+        task it left blocked in SYNC is stopped (nobody would sync it).
+        """
         try:
             owner.writable(task)
         except BaseException:

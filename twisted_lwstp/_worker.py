@@ -3,8 +3,8 @@
 How worker threads are started and driven.
 
 The pool writes each worker's life as a generator of I{steps}: it yields
-the task after every call of a task function, L{STEP} after other work, and
-L{BLOCK} where the worker
+the task after every call of a task function, L{STEP} after other work,
+L{SyncWait} after a call that returned SYNC, and L{BLOCK} where the worker
 must wait on its wake lock (idle, or a task blocked in SYNC).  Keeping the
 logic in a generator lets the same code run on a real thread, driven by
 L{ThreadRunner}, or one step at a time in a test, driven by
@@ -20,6 +20,18 @@ from typing import Iterator, Protocol
 STEP = False
 #: Yielded when the worker must wait until its wake lock is released.
 BLOCK = True
+
+
+class SyncWait:
+    """
+    Yielded after a call of C{task} that returned SYNC: the worker must wait
+    on its wake lock, as for L{BLOCK}.  One per worker, reused.
+    """
+
+    __slots__ = ("task",)
+
+    def __init__(self) -> None:
+        self.task: object = None
 
 
 class WorkerHandle(Protocol):
@@ -58,7 +70,7 @@ def drive(steps: Iterator[object], wake: threading.Lock) -> None:
     """
     acquire = wake.acquire
     for signal in steps:
-        if signal is BLOCK:
+        if signal is BLOCK or signal.__class__ is SyncWait:
             acquire()
 
 

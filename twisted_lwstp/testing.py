@@ -27,7 +27,7 @@ from twisted.internet.testing import MemoryReactorClock
 from ._pool import ThreadPool
 from ._status import TaskStatus
 from ._task import Task
-from ._worker import BLOCK
+from ._worker import BLOCK, SyncWait
 
 __all__ = [
     "ManualRunner",
@@ -138,6 +138,11 @@ class ManualWorker:
                 if not self.can_step:
                     return None
                 continue
+            if isinstance(signal, SyncWait):
+                self._blocked = True
+                task = signal.task
+                assert isinstance(task, Task)
+                return Step(task, task._last_return, task._status)
             if isinstance(signal, Task):
                 return Step(signal, signal._last_return, signal._status)
             return None
