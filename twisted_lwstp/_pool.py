@@ -359,7 +359,9 @@ class ThreadPool:
         """
         Accept nothing new; every queued task becomes STOPPED (its owner is
         told so it can reap it); running tasks are told STOPPING at their
-        next check-in; idle workers exit.  Work handed over through
+        next check-in, and a task blocked in SYNC is released now, told
+        STOPPING (its SYNC is its check-in: a paused or idle owner must not
+        hold up the shutdown); idle workers exit.  Work handed over through
         C{callInThread} still runs.
         """
         self._in_reactor("finish")
@@ -382,13 +384,13 @@ class ThreadPool:
                 if isinstance(current, Task):
                     self._request_stop_locked(current)
             self._wake_idle_locked()
+        self._syncing.clear()
         for task in stopped:
             self._task_done(task)
 
     def destroy(self) -> Deferred[None]:
         """
-        Finish the pool, release tasks blocked in SYNC (nobody will sync
-        them now), wait for every worker to exit without blocking the
+        Finish the pool, wait for every worker to exit without blocking the
         reactor, then reap everything left.  The Deferred fires when that is
         all done.
         """
@@ -396,7 +398,6 @@ class ThreadPool:
         self.finish()
         if self._destroyed:
             return succeed(None)
-        self._release_all_syncing()
         d: Deferred[None] = Deferred()
         if self._destroy_waiters is None:
             self._destroy_waiters = []
@@ -408,15 +409,14 @@ class ThreadPool:
         """
         The blocking shutdown of Twisted's C{ThreadPool.stop}: refuse new
         work, let work already handed over through C{callInThread*} run,
-        stop tasks as L{finish} does, release tasks blocked in SYNC with
-        stop, join the workers, then reap everything left.
+        stop tasks as L{finish} does (which releases tasks blocked in SYNC
+        with stop), join the workers, then reap everything left.
 
         @param timeout: At most this many seconds per worker (None: wait).
         """
         self._in_reactor("stop")
         self.joined = True
         self.finish()
-        self._release_all_syncing()
         for worker in self._workers:
             if worker.handle is not None:
                 worker.handle.join(timeout)
@@ -427,14 +427,6 @@ class ThreadPool:
         self._shutdown_trigger = None
         if not self._destroyed:
             self.stop(timeout=10.0)
-
-    def _release_all_syncing(self) -> None:
-        with self._lock:
-            for worker in self._workers:
-                current = worker.current
-                if isinstance(current, Task) and current._status is _SYNCING:
-                    self._release_locked(current, True)
-        self._syncing.clear()
 
     def _maybe_destroyed(self, force: bool = False) -> None:
         """
