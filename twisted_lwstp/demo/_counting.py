@@ -1,0 +1,66 @@
+# -*- test-case-name: tests.test_demo_counting -*-
+"""
+The demo's task: count to C{count}, checking in every C{checkin_every}
+steps (after a pause that stands in for real work) and syncing every
+C{sync_every} steps, as libwebsockets' "minimal ws server threadpool"
+example does.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .._status import TaskReturn, TaskStatus
+
+
+@dataclass(frozen=True)
+class TaskShape:
+    """
+    How a counting task behaves.  Validated by the twistd options.
+    """
+
+    count: int = 10_000_000
+    checkin_every: int = 100_000
+    sync_every: int = 1_000_000
+    pause_ms: float = 100.0
+
+
+@dataclass
+class CountState:
+    """
+    The C{user} of one counting task: where it has got to.
+
+    Owner: the worker while the task runs; the reactor thread in
+    C{writable()} while the task is blocked in SYNC or done (the pool
+    guarantees the two never overlap).
+    """
+
+    shape: TaskShape
+    pos: int = 0
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+
+def count_task(state: CountState, status: TaskStatus) -> TaskReturn:
+    """
+    One call of the counting task: advance to the next check-in or sync
+    point and say which it is.  When C{count} is a multiple of
+    C{sync_every}, the last step is a SYNC and the next call finishes.
+    """
+    if status is TaskStatus.STOPPING:
+        return TaskReturn.STOPPED
+    shape = state.shape
+    pos = state.pos
+    if pos >= shape.count:
+        return TaskReturn.FINISHED
+    next_sync = (pos // shape.sync_every + 1) * shape.sync_every
+    next_checkin = (pos // shape.checkin_every + 1) * shape.checkin_every
+    pos = state.pos = min(next_sync, next_checkin, shape.count)
+    if pos == next_sync:
+        return TaskReturn.SYNC
+    if pos == shape.count:
+        return TaskReturn.FINISHED
+    if shape.pause_ms:
+        state.sleep(shape.pause_ms / 1000.0)
+    return TaskReturn.CHECKING_IN

@@ -1,0 +1,87 @@
+# -*- test-case-name: tests.test_demo_server -*-
+"""
+The demo's web site: the page at C{/}, the WebSocket endpoint at C{/ws}
+and the pool's diagnostics at C{/diag}.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+
+from twisted.web.resource import Resource
+from twisted.web.server import Request, Site
+from twisted.web.websocket import WebSocketResource
+
+from .._pool import ThreadPool
+from ._counting import TaskShape
+from ._ws import CountingFactory
+
+
+class PageResource(Resource):
+    """
+    The HTML page: no external assets; the task's count is filled in.
+    """
+
+    isLeaf = True
+
+    def __init__(self, shape: TaskShape) -> None:
+        super().__init__()
+        template = files(__package__).joinpath("page.html").read_text("utf-8")
+        self._body = template.replace("{{COUNT}}", str(shape.count)).encode("utf-8")
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-store")
+        return self._body
+
+
+class DiagResource(Resource):
+    """
+    The pool's diagnostics as JSON.
+    """
+
+    isLeaf = True
+
+    def __init__(self, pool: ThreadPool) -> None:
+        super().__init__()
+        self.pool = pool
+
+    def render_GET(self, request: Request) -> bytes:
+        pool = self.pool
+        diag = pool.diagnose()
+        body = {
+            "name": pool.name,
+            "running": diag.running,
+            "threads": diag.threads,
+            "queued": diag.queued,
+            "done": diag.done,
+            "tasks": [
+                {
+                    "name": info.name,
+                    "status": info.status.name,
+                    "ms_in_state": round(info.ms_in_state, 1),
+                    "ms_queued": round(info.ms_queued, 1),
+                    "ms_alive": round(info.ms_alive, 1),
+                    "run_pct": info.run_pct,
+                    "sync_pct": info.sync_pct,
+                }
+                for info in pool.dump_tasks()
+            ],
+        }
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"cache-control", b"no-store")
+        return json.dumps(body).encode("utf-8")
+
+
+def make_site(pool: ThreadPool, shape: TaskShape) -> tuple[Site, CountingFactory]:
+    """
+    The demo's site and the factory of its WebSocket connections.
+    """
+    factory = CountingFactory(pool, shape)
+    root = Resource()
+    page = PageResource(shape)
+    root.putChild(b"", page)
+    root.putChild(b"ws", WebSocketResource(factory))
+    root.putChild(b"diag", DiagResource(pool))
+    return Site(root), factory

@@ -1,0 +1,125 @@
+# -*- test-case-name: tests.test_demo_server -*-
+"""
+The demo's C{/ws} endpoint: each connection runs one counting task and
+streams its progress.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.server import Request
+
+from .._errors import PoolFinished, QueueFull
+from .._pool import ThreadPool
+from .._protocol import TaskOwnerMixin
+from .._status import TaskStatus
+from .._task import Task
+from ._counting import CountState, TaskShape, count_task
+
+_log = Logger(namespace="twisted_lwstp.demo")
+
+#: WebSocket close codes (RFC 6455, 7.4.1).
+CLOSE_NORMAL = 1000
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+class CountingProtocol(TaskOwnerMixin):
+    """
+    One WebSocket connection owning one counting task.  At every SYNC it
+    sends C{pos <N>}; when the task ends, C{finished <N>} or C{stopped <N>}
+    and a close with code 1000.  If the pool refuses the task, it closes
+    with 1013 and a reason naming the cause.
+    """
+
+    task: Task | None = None
+
+    def __init__(self, factory: CountingFactory, peer: str) -> None:
+        self.factory = factory
+        self.pool = factory.pool
+        self.peer = peer
+
+    def negotiationFinished(self) -> None:
+        super().negotiationFinished()
+        self.factory.connections.add(self)
+        try:
+            self.task = self.enqueue_task(
+                count_task, user=CountState(self.factory.shape), name=f"ws {self.peer}"
+            )
+        except QueueFull:
+            self._refuse("queue full: all threads busy and the wait queue is full")
+        except PoolFinished:
+            self._refuse("server shutting down: the pool accepts no new tasks")
+
+    def _refuse(self, reason: str) -> None:
+        self.factory.refused += 1
+        _log.info("Refused {peer}: {reason}", peer=self.peer, reason=reason)
+        self.transport.loseConnection(CLOSE_TRY_AGAIN_LATER, reason)
+
+    def writable(self, task: Task) -> None:
+        pool = self.pool
+        assert pool is not None
+        state: CountState = task.user
+        if task.status is TaskStatus.SYNCING:
+            self.transport.sendTextMessage(f"pos {state.pos}")
+            pool.task_sync(task)
+            return
+        status = pool.task_status(task)
+        word = "finished" if status is TaskStatus.FINISHED else "stopped"
+        self.transport.sendTextMessage(f"{word} {state.pos}")
+        self.transport.loseConnection(CLOSE_NORMAL)
+
+    def textMessageReceived(self, message: str) -> None:
+        """Clients have nothing to say; messages are ignored."""
+
+    def bytesMessageReceived(self, data: bytes | bytearray) -> None:
+        """Clients have nothing to say; messages are ignored."""
+
+    def pongReceived(self, payload: bytes) -> None:
+        """Pongs carry nothing for us."""
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        super().connectionLost(reason)
+        self.factory.connection_closed(self)
+
+
+class CountingFactory:
+    """
+    Builds a L{CountingProtocol} per WebSocket request and keeps track of
+    the open ones, so a shutdown can wait for their last frames.
+
+    Owner of every attribute: the reactor thread.
+    """
+
+    def __init__(self, pool: ThreadPool, shape: TaskShape) -> None:
+        self.pool = pool
+        self.shape = shape
+        self.connections: set[CountingProtocol] = set()
+        self.refused = 0
+        self._all_closed: list[Deferred[None]] = []
+
+    def buildProtocol(self, request: Request) -> CountingProtocol:
+        address: Any = request.getClientAddress()
+        host = getattr(address, "host", "?")
+        port = getattr(address, "port", "?")
+        return CountingProtocol(self, f"{host}:{port}")
+
+    def connection_closed(self, protocol: CountingProtocol) -> None:
+        self.connections.discard(protocol)
+        if not self.connections:
+            waiters, self._all_closed = self._all_closed, []
+            for d in waiters:
+                d.callback(None)
+
+    def when_all_closed(self) -> Deferred[None]:
+        """
+        A Deferred that fires once no WebSocket connection is open.
+        """
+        if not self.connections:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._all_closed.append(d)
+        return d
