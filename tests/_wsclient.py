@@ -1,0 +1,99 @@
+"""
+A WebSocket client for the end-to-end tests, on wsproto over a real
+Twisted TCP connection: it records every text message, the close code and
+reason, and can stop reading (to play a slow client).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import reactor as global_reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.protocol import Protocol
+from twisted.python.failure import Failure
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    CloseConnection,
+    Message,
+    Ping,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
+
+
+class WSClient(Protocol):
+    """
+    One client connection.
+
+    @ivar messages: Text messages received, in order.
+    @ivar close_code: The code of the server's close frame, or None.
+    @ivar opened: Fires when the handshake is accepted.
+    @ivar closed: Fires with this client when the TCP connection is gone.
+    """
+
+    def __init__(self, host: str, port: int, path: str = "/ws") -> None:
+        self.host, self.port, self.path = host, port, path
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.messages: list[str] = []
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self.opened: Deferred[WSClient] = Deferred()
+        self.closed: Deferred[WSClient] = Deferred()
+        self.on_message: Any = None
+        self._text = ""
+
+    def connectionMade(self) -> None:
+        self.transport.write(self.ws.send(Request(host=f"{self.host}:{self.port}", target=self.path)))
+
+    def dataReceived(self, data: bytes) -> None:
+        self.ws.receive_data(data)
+        for event in self.ws.events():
+            if isinstance(event, AcceptConnection):
+                self.opened.callback(self)
+            elif isinstance(event, RejectConnection):
+                self.opened.errback(Failure(RuntimeError(f"rejected: {event.status_code}")))
+            elif isinstance(event, TextMessage):
+                self._text += event.data
+                if event.message_finished:
+                    text, self._text = self._text, ""
+                    self.messages.append(text)
+                    if self.on_message is not None:
+                        self.on_message(self, text)
+            elif isinstance(event, Message):
+                pass
+            elif isinstance(event, Ping):
+                self.transport.write(self.ws.send(event.response()))
+            elif isinstance(event, CloseConnection):
+                self.close_code = event.code
+                self.close_reason = event.reason
+                try:
+                    self.transport.write(self.ws.send(event.response()))
+                except Exception:
+                    pass
+                self.transport.loseConnection()
+
+    def send_text(self, text: str) -> None:
+        self.transport.write(self.ws.send(TextMessage(data=text)))
+
+    def close(self, code: int = 1000) -> None:
+        self.transport.write(self.ws.send(CloseConnection(code=code)))
+
+    def connectionLost(self, reason: Failure) -> None:
+        if not self.opened.called:
+            self.opened.errback(reason)
+        self.closed.callback(self)
+
+
+def connect(port: int, host: str = "127.0.0.1", path: str = "/ws", reactor: Any = None) -> Deferred[WSClient]:
+    """
+    Connect a L{WSClient}; fires with it once the handshake is accepted.
+    """
+    client = WSClient(host, port, path)
+    endpoint = TCP4ClientEndpoint(reactor or global_reactor, host, port)
+    d = connectProtocol(endpoint, client)
+    d.addCallback(lambda _: client.opened)
+    return d
