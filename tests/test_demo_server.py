@@ -15,7 +15,8 @@ from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
-from twisted.web.client import Agent, readBody
+from twisted.internet.protocol import Protocol
+from twisted.web.client import Agent, ResponseDone
 
 from twisted_lwstp import TaskStatus, ThreadPool
 from twisted_lwstp.demo import DemoService, TaskShape
@@ -23,6 +24,27 @@ from twisted_lwstp.demo import DemoService, TaskShape
 from ._wsclient import WSClient, connect
 
 S = TaskStatus
+
+
+class _Body(Protocol):
+    def __init__(self, done: Deferred[bytes]) -> None:
+        self.done = done
+        self.parts: list[bytes] = []
+
+    def dataReceived(self, data: bytes) -> None:
+        self.parts.append(data)
+
+    def connectionLost(self, reason: Any) -> None:
+        if reason.check(ResponseDone):
+            self.done.callback(b"".join(self.parts))
+        else:
+            self.done.errback(reason)
+
+
+def collect_body(response: Any) -> Deferred[bytes]:
+    done: Deferred[bytes] = Deferred()
+    response.deliverBody(_Body(done))
+    return done
 
 
 class _DemoCase(TestCase):
@@ -51,7 +73,7 @@ class _DemoCase(TestCase):
     @inlineCallbacks
     def get(self, path: str):
         response = yield Agent(reactor).request(b"GET", f"http://127.0.0.1:{self.port}{path}".encode())
-        body = yield readBody(response)
+        body = yield collect_body(response)
         return response.code, body
 
     @inlineCallbacks

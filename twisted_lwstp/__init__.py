@@ -9,6 +9,7 @@ made, and are reaped by the reactor thread.  See C{MODEL.md} in the docs.
 from ._errors import EnqueueRefused, PoolFinished, QueueFull, TaskFailed
 from ._interfaces import ITaskOwner
 from ._pool import Diagnosis, ThreadPool
+from ._protocol import TaskOwnerMixin
 from ._service import ThreadPoolService
 from ._status import TaskReturn, TaskStatus
 from ._task import Task, TaskInfo
@@ -22,6 +23,7 @@ __all__ = [
     "Task",
     "TaskFailed",
     "TaskInfo",
+    "TaskOwnerMixin",
     "TaskReturn",
     "TaskStatus",
     "ThreadPool",

@@ -6,6 +6,7 @@ example server.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from twisted.application.service import IService
@@ -16,31 +17,23 @@ from ._pool import ThreadPool
 from .demo import DemoService, TaskShape
 
 
-def _int_at_least(minimum: int) -> Any:
-    def parse(text: str) -> int:
+def _at_least(option: str, kind: type, minimum: float) -> Any:
+    """
+    A coercer for C{--option}: a C{kind} (int or float) >= C{minimum}, or an
+    error that names the option and what it takes.
+    """
+    noun = "a whole number" if kind is int else "a number"
+
+    def parse(text: str) -> Any:
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise ValueError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise ValueError(f"{value} is less than {minimum}")
+            value = None
+        if value is None or not (value >= minimum and math.isfinite(value)):
+            raise ValueError(f"--{option} must be {noun} >= {minimum:g}, got {text!r}")
         return value
 
-    parse.coerceDoc = f"A whole number, at least {minimum}."  # type: ignore[attr-defined]
-    return parse
-
-
-def _float_at_least(minimum: float) -> Any:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
-        if not value >= minimum:
-            raise ValueError(f"{value} is less than {minimum}")
-        return value
-
-    parse.coerceDoc = f"A number, at least {minimum}."  # type: ignore[attr-defined]
+    parse.coerceDoc = f"{noun.capitalize()}, at least {minimum:g}."  # type: ignore[attr-defined]
     return parse
 
 
@@ -56,13 +49,18 @@ class Options(usage.Options):
     )
     optParameters = [
         ["listen", "l", "tcp:7681:interface=127.0.0.1", "Endpoint to listen on."],
-        ["threads", "t", 3, "Worker threads in the pool.", _int_at_least(1)],
-        ["max-queue-depth", "q", 8, "Tasks that may wait for a thread.", _int_at_least(0)],
-        ["count", None, 10_000_000, "Each task counts to this.", _int_at_least(0)],
-        ["checkin-every", None, 100_000, "Steps between check-ins.", _int_at_least(1)],
-        ["sync-every", None, 1_000_000, "Steps between SYNCs (pos messages).", _int_at_least(1)],
-        ["pause-ms", None, 100.0, "Pause at each check-in, in ms.", _float_at_least(0.0)],
-        ["sync-timeout", None, 300.0, "Seconds a task may wait in SYNC.", _float_at_least(0.001)],
+        ["threads", "t", 3, "Worker threads in the pool.", _at_least("threads", int, 1)],
+        ["max-queue-depth", "q", 8, "Tasks that may wait for a thread.",
+         _at_least("max-queue-depth", int, 0)],
+        ["count", None, 10_000_000, "Each task counts to this.", _at_least("count", int, 0)],
+        ["checkin-every", None, 100_000, "Steps between check-ins.",
+         _at_least("checkin-every", int, 1)],
+        ["sync-every", None, 1_000_000, "Steps between SYNCs (pos messages).",
+         _at_least("sync-every", int, 1)],
+        ["pause-ms", None, 100.0, "Pause at each check-in, in ms.",
+         _at_least("pause-ms", float, 0.0)],
+        ["sync-timeout", None, 300.0, "Seconds a task may wait in SYNC.",
+         _at_least("sync-timeout", float, 0.001)],
     ]
 
     def postOptions(self) -> None:

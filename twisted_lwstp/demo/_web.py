@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from importlib.resources import files
 
-from twisted.web.resource import Resource
+from twisted.web.pages import notFound
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
 from twisted.web.websocket import WebSocketResource
 
@@ -74,12 +75,21 @@ class DiagResource(Resource):
         return json.dumps(body).encode("utf-8")
 
 
+class _Root(Resource):
+    """
+    The site's root: its children, and an escaped 404 page for the rest.
+    """
+
+    def getChild(self, path: bytes, request: Request) -> IResource:
+        return notFound()
+
+
 def make_site(pool: ThreadPool, shape: TaskShape) -> tuple[Site, CountingFactory]:
     """
     The demo's site and the factory of its WebSocket connections.
     """
     factory = CountingFactory(pool, shape)
-    root = Resource()
+    root = _Root()
     page = PageResource(shape)
     root.putChild(b"", page)
     root.putChild(b"ws", WebSocketResource(factory))

@@ -1,0 +1,53 @@
+"""
+The demo's counting task: where it checks in, syncs and finishes.
+"""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from twisted_lwstp import TaskReturn, TaskStatus
+from twisted_lwstp.demo import CountState, TaskShape, count_task
+
+R = TaskReturn
+S = TaskStatus
+
+
+def run(shape: TaskShape) -> tuple[list[tuple[int, TaskReturn]], list[float]]:
+    pauses: list[float] = []
+    state = CountState(shape, sleep=pauses.append)
+    trace = []
+    for _ in range(10_000):
+        ret = count_task(state, S.RUNNING)
+        trace.append((state.pos, ret))
+        if ret is R.FINISHED:
+            return trace, pauses
+    raise AssertionError("never finished")
+
+
+class CountingTaskTests(SynchronousTestCase):
+    def test_checks_in_syncs_and_finishes_with_a_last_sync(self) -> None:
+        trace, pauses = run(TaskShape(count=10, checkin_every=3, sync_every=5, pause_ms=20))
+        self.assertEqual(
+            trace,
+            [(3, R.CHECKING_IN), (5, R.SYNC), (6, R.CHECKING_IN), (9, R.CHECKING_IN),
+             (10, R.SYNC), (10, R.FINISHED)],
+        )
+        self.assertEqual(pauses, [0.02, 0.02, 0.02])
+
+    def test_count_not_a_multiple_of_sync_every_ends_without_sync(self) -> None:
+        trace, _ = run(TaskShape(count=7, checkin_every=100, sync_every=5, pause_ms=0))
+        self.assertEqual(trace, [(5, R.SYNC), (7, R.FINISHED)])
+
+    def test_no_pause_means_no_sleep(self) -> None:
+        _, pauses = run(TaskShape(count=10, checkin_every=2, sync_every=100, pause_ms=0))
+        self.assertEqual(pauses, [])
+
+    def test_zero_count_finishes_at_once(self) -> None:
+        trace, _ = run(TaskShape(count=0))
+        self.assertEqual(trace, [(0, R.FINISHED)])
+
+    def test_told_stopping_stops(self) -> None:
+        state = CountState(TaskShape())
+        self.assertIs(count_task(state, S.STOPPING), R.STOPPED)
+        self.assertEqual(state.pos, 0)

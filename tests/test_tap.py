@@ -1,0 +1,121 @@
+"""
+C{twistd lwstp}: its options, its usage errors and its shutdown, the last
+two on a real twistd process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+
+from twisted.internet import reactor
+from twisted.internet.defer import gatherResults, inlineCallbacks
+from twisted.internet.error import ProcessDone, ProcessTerminated
+from twisted.python import usage
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from twisted_lwstp.tap import Options, makeService
+from twisted_lwstp.demo import DemoService
+
+from ._twistd import spawn_twistd, twistd_path
+from ._wsclient import connect
+
+
+class OptionsTests(SynchronousTestCase):
+    def test_defaults_are_the_lws_examples(self) -> None:
+        options = Options()
+        options.parseOptions([])
+        self.assertEqual(
+            {k: options[k] for k in ("listen", "threads", "max-queue-depth", "count",
+                                     "checkin-every", "sync-every", "pause-ms")},
+            {"listen": "tcp:7681:interface=127.0.0.1", "threads": 3, "max-queue-depth": 8,
+             "count": 10_000_000, "checkin-every": 100_000, "sync-every": 1_000_000,
+             "pause-ms": 100.0},
+        )
+
+    def test_bad_values_name_the_option(self) -> None:
+        cases = [
+            (["--threads", "0"], "--threads must be a whole number >= 1, got '0'"),
+            (["--threads", "-4"], "--threads must be a whole number >= 1"),
+            (["--threads", "three"], "--threads must be a whole number >= 1, got 'three'"),
+            (["--max-queue-depth", "-1"], "--max-queue-depth must be a whole number >= 0"),
+            (["--count", "-5"], "--count must be a whole number >= 0"),
+            (["--checkin-every", "0"], "--checkin-every must be a whole number >= 1"),
+            (["--sync-every", "2.5"], "--sync-every must be a whole number >= 1"),
+            (["--pause-ms", "-1"], "--pause-ms must be a number >= 0"),
+            (["--pause-ms", "inf"], "--pause-ms must be a number >= 0"),
+            (["--pause-ms", "nan"], "--pause-ms must be a number >= 0"),
+            (["--listen", "bogus:1"], "--listen 'bogus:1' is not an endpoint"),
+            (["--listen", "tcp:notaport"], "--listen 'tcp:notaport' is not an endpoint"),
+        ]
+        for argv, message in cases:
+            with self.assertRaises(usage.UsageError, msg=argv) as caught:
+                Options().parseOptions(argv)
+            self.assertIn(message, str(caught.exception))
+
+    def test_make_service(self) -> None:
+        options = Options()
+        options.parseOptions(["--threads", "2", "--max-queue-depth", "0", "--count", "5"])
+        service = makeService(options)
+        self.assertIsInstance(service, DemoService)
+        self.assertEqual((service.pool.threads, service.pool.max_queue_depth), (2, 0))
+        self.assertEqual(service.shape.count, 5)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class TwistdUsageErrorTests(SynchronousTestCase):
+    def test_bad_values_exit_1_with_one_line_and_nothing_listens(self) -> None:
+        cwd = os.path.abspath(self.mktemp())
+        os.makedirs(cwd)
+        port = free_port()
+        for argv in (["--threads", "0"], ["--max-queue-depth", "x"], ["--listen", "nope:1"]):
+            proc = subprocess.run(
+                [twistd_path(), "-n", "--pidfile=", "lwstp",
+                 "--listen", f"tcp:{port}:interface=127.0.0.1", *argv],
+                capture_output=True, text=True, timeout=120, cwd=cwd,
+            )
+            output = proc.stdout + proc.stderr
+            self.assertEqual(proc.returncode, 1, output)
+            self.assertNotIn("Traceback", output)
+            last = [line for line in output.splitlines() if line.strip()][-1]
+            self.assertIn(argv[0], last)
+            with socket.socket() as s:
+                self.assertNotEqual(s.connect_ex(("127.0.0.1", port)), 0)
+
+
+class TwistdShutdownTests(TestCase):
+    timeout = 120
+
+    @inlineCallbacks
+    def test_sigterm_tells_every_client_and_exits(self):
+        cwd = os.path.abspath(self.mktemp())
+        os.makedirs(cwd)
+        proc = spawn_twistd(
+            ["--listen", "tcp:0:interface=127.0.0.1", "--threads", "2", "--max-queue-depth", "2",
+             "--count", "1000000000", "--checkin-every", "1000", "--pause-ms", "20"],
+            cwd,
+        )
+        port = yield proc.listening
+        clients = yield gatherResults([connect(port) for _ in range(3)])
+        started = reactor.seconds()
+        os.kill(proc.transport.pid, signal.SIGTERM)
+        yield gatherResults([c.closed for c in clients])
+        reason = yield proc.ended
+        self.assertLess(reactor.seconds() - started, 10)
+        for client in clients:
+            self.assertEqual(len(client.messages), 1, client.messages)
+            self.assertRegex(client.messages[0], r"^stopped \d+$")
+            self.assertEqual(client.close_code, 1000)
+        # twistd re-raises the terminating signal after a clean stop.
+        self.assertIsInstance(reason, (ProcessTerminated, ProcessDone))
+        if isinstance(reason, ProcessTerminated):
+            self.assertEqual(reason.signal, signal.SIGTERM)
+        self.assertIn(b"Server Shut Down.", proc.output)
+        self.assertNotIn(b"Traceback", proc.output)
