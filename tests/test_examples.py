@@ -1,0 +1,33 @@
+"""
+The examples in docs/examples run green under the runners they are written
+for, so the docs cannot drift from the code.  Each runs in its own process
+(pytest-twisted and trial each want the reactor to themselves).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from twisted.trial.unittest import SynchronousTestCase
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "examples")
+
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=EXAMPLES)
+    return subprocess.run([sys.executable, *argv], capture_output=True, text=True,
+                          timeout=300, cwd=EXAMPLES, env=env)
+
+
+class ExampleTests(SynchronousTestCase):
+    def test_trial_example(self) -> None:
+        proc = run("-m", "twisted.trial", "test_countdown_trial")
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertIn("PASSED (successes=2)", proc.stdout)
+
+    def test_pytest_example(self) -> None:
+        proc = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "test_countdown_pytest.py")
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertIn("2 passed", proc.stdout)
