@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/twistd -n lwstp
+	$(VENV)/bin/twistd -n --pidfile= lwstp
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -50,6 +50,9 @@ class ServiceTests(SynchronousTestCase):
         self.assertNoResult(d)
         warned = logs.matching("still waits after 5.0 s for: stubborn (STOPPING)")
         self.assertEqual(len(warned), 1)
+        with LogCapture() as logs:
+            h.reactor.advance(5)
+        self.assertEqual(len(logs.matching("still waits after 10.0 s for: stubborn")), 1)
         h.run()
         self.successResultOf(d)
         self.assertEqual(stubborn.told[-1], S.STOPPING)

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from contextvars import copy_context
 from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple, TypeVar
 
@@ -183,7 +183,7 @@ class _OwnerState:
         # Whether flow control holds back writable() calls.
         self.paused = False
         # (event kind, task) held back while paused, oldest first.
-        self.held: list[tuple[int, Task]] = []
+        self.held: deque[tuple[int, Task]] = deque()
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:
@@ -678,7 +678,7 @@ class ThreadPool:
         state.paused = False
         held = state.held
         while held and not state.paused and self._owners.get(owner) is state:
-            kind, task = held.pop(0)
+            kind, task = held.popleft()
             # Still due?  A held SYNC may have been released (stopped) and
             # a held end may have been reaped meanwhile.
             if task._status is _SYNCING if kind == _SYNC_EVENT else not task._reaped:

@@ -5,10 +5,9 @@ L{ThreadPoolService}: a pool's life tied to a Twisted service hierarchy.
 
 from __future__ import annotations
 
-from typing import Any
-
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from ._pool import ThreadPool
@@ -22,8 +21,8 @@ class ThreadPoolService(Service):
     when the service stops.
 
     @ivar pool: The pool.
-    @ivar shutdown_warning: Seconds after which a stop still waiting for
-        tasks logs their names and states (it keeps waiting).
+    @ivar shutdown_warning: While a stop waits for tasks, every this many
+        seconds it logs their names and states (and keeps waiting).
     """
 
     def __init__(self, pool: ThreadPool, shutdown_warning: float = 5.0) -> None:
@@ -56,18 +55,19 @@ class ThreadPoolService(Service):
         done = pool.destroy()
         if done.called:
             return done
-        reactor: Any = pool._reactor
-        warning = reactor.callLater(self.shutdown_warning, self._warn_slow)
+        self._waited = 0.0  # reactor thread only
+        warner = LoopingCall(self._warn_slow, pool)
+        warner.clock = pool._reactor
+        warner.start(self.shutdown_warning, now=False)
 
         def stopped(result: None) -> None:
-            if warning.active():
-                warning.cancel()
+            warner.stop()
             return result
 
         return done.addBoth(stopped)
 
-    def _warn_slow(self) -> None:
-        pool = self.pool
+    def _warn_slow(self, pool: ThreadPool) -> None:
+        self._waited += self.shutdown_warning
         still = [
             f"{info.name} ({info.status.name})"
             for info in pool.dump_tasks()
@@ -76,6 +76,6 @@ class ThreadPoolService(Service):
         _log.warn(
             "Pool {pool} still waits after {seconds} s for: {tasks}",
             pool=pool.name,
-            seconds=self.shutdown_warning,
+            seconds=self._waited,
             tasks=", ".join(still) or "its worker threads",
         )
