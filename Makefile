@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test venv clean
+.PHONY: run test venv clean bench bench-plot
 
 venv: $(STAMP)
 
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# compat mode puts the checkout on sys.path, so Twisted's plugin scan
 	# finds twisted/plugins/lwstp_plugin.py (a plain install copies it).
-	$(PY) -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	$(PY) -m pip install --quiet -e '.[test,bench]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -23,6 +23,15 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 	$(PY) -m twisted.trial tests
+
+# The benchmarks: a full run unpinned and one pinned to CPU 0, then plots.
+BENCH_DIR := docs/benchmarks
+bench: $(STAMP)
+	$(PY) -m benchmarks --json $(BENCH_DIR)/unpinned.json
+	$(PY) -m benchmarks --pin 0 --json $(BENCH_DIR)/pinned.json
+
+bench-plot: $(STAMP)
+	$(PY) -m benchmarks.plot $(BENCH_DIR)/unpinned.json $(BENCH_DIR)/pinned.json --out $(BENCH_DIR)
 
 clean:
 	rm -rf $(VENV) _trial_temp* .pytest_cache

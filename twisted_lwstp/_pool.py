@@ -182,8 +182,9 @@ class _OwnerState:
         self.tasks: dict[Task, None] = {}
         # Whether flow control holds back writable() calls.
         self.paused = False
-        # (event kind, task) held back while paused, oldest first.
-        self.held: deque[tuple[int, Task]] = deque()
+        # (event kind, task) held back while paused, oldest first; created
+        # only when something is held (an empty deque is ~760 bytes).
+        self.held: deque[tuple[int, Task]] | None = None
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:
@@ -629,7 +630,7 @@ class ThreadPool:
         state = self._owners.pop(owner, None)
         if state is None:
             return
-        state.held.clear()
+        state.held = None
         reap: list[Task] = []
         with self._lock:
             now = self._clock()
@@ -677,12 +678,18 @@ class ThreadPool:
             return
         state.paused = False
         held = state.held
+        state.held = None
         while held and not state.paused and self._owners.get(owner) is state:
             kind, task = held.popleft()
             # Still due?  A held SYNC may have been released (stopped) and
             # a held end may have been reaped meanwhile.
             if task._status is _SYNCING if kind == _SYNC_EVENT else not task._reaped:
                 self._call_writable(owner, kind, task)
+        if held and self._owners.get(owner) is state:
+            # Paused again: keep the rest, ahead of anything held meanwhile.
+            if state.held:
+                held.extend(state.held)
+            state.held = held
         if not state.tasks and not state.paused and self._owners.get(owner) is state:
             del self._owners[owner]
 
@@ -1047,6 +1054,8 @@ class ThreadPool:
             return
         state = self._owners.get(owner)
         if state is not None and state.paused:
+            if state.held is None:
+                state.held = deque()
             state.held.append((kind, task))
             return
         self._call_writable(owner, kind, task)
