@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test venv clean bench bench-plot
+.PHONY: run test venv clean bench bench-plot soak
 
 venv: $(STAMP)
 
@@ -32,6 +32,10 @@ bench: $(STAMP)
 
 bench-plot: $(STAMP)
 	$(PY) -m benchmarks.plot $(BENCH_DIR)/unpinned.json $(BENCH_DIR)/pinned.json --out $(BENCH_DIR)
+
+# The chaos soak (a 15 s version runs inside make test).
+soak: $(STAMP)
+	$(PY) -m soak --seconds 60
 
 clean:
 	rm -rf $(VENV) _trial_temp* .pytest_cache

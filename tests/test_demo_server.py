@@ -143,7 +143,7 @@ class StreamingTests(_DemoCase):
         served = [c for c in clients if c not in refused]
         self.assertEqual(len(served), 5)
         self.assertTrue(all(c.close_code is None for c in served))
-        self.assertEqual(self.service.factory.refused, 3)
+        self.assertEqual(self.service.factory.stats.refused, 3)
 
     @inlineCallbacks
     def test_closing_mid_task_stops_it_within_a_check_in(self):

@@ -14,6 +14,7 @@ L{twisted_lwstp.testing}.
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Iterator, Protocol
 
 #: Yielded by a worker's steps after each call of a task function.
@@ -74,6 +75,18 @@ def drive(steps: Iterator[object], wake: threading.Lock) -> None:
             acquire()
 
 
+#: Every worker thread a L{ThreadRunner} started that is still referenced.
+#: Threads register themselves; the set is safe to read from any thread.
+_started: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+def live_worker_threads() -> list[threading.Thread]:
+    """
+    Worker threads of any pool that are still alive, for leak checks.
+    """
+    return [t for t in list(_started) if t.is_alive()]
+
+
 class ThreadRunner:
     """
     Runs each worker on its own daemon thread, named as the pool asks.
@@ -85,5 +98,6 @@ class ThreadRunner:
         thread = threading.Thread(
             target=drive, args=(steps, wake), name=name, daemon=True
         )
+        _started.add(thread)
         thread.start()
         return thread

@@ -61,6 +61,8 @@ class Options(usage.Options):
          _at_least("pause-ms", float, 0.0)],
         ["sync-timeout", None, 300.0, "Seconds a task may wait in SYNC.",
          _at_least("sync-timeout", float, 0.001)],
+        ["max-message-size", None, 4096, "Largest client message; bigger ones close with 1009.",
+         _at_least("max-message-size", int, 0)],
     ]
 
     def postOptions(self) -> None:
@@ -91,4 +93,7 @@ def makeService(options: Options) -> IService:
         sync_every=options["sync-every"],
         pause_ms=options["pause-ms"],
     )
-    return DemoService(options["endpoint"], pool, shape, reactor=reactor)
+    return DemoService(
+        options["endpoint"], pool, shape, reactor=reactor,
+        max_message_size=options["max-message-size"],
+    )

@@ -7,13 +7,14 @@ and the pool's diagnostics at C{/diag}.
 from ._counting import CountState, TaskShape, count_task
 from ._service import DemoService
 from ._web import make_site
-from ._ws import CountingFactory, CountingProtocol
+from ._ws import CountingFactory, CountingProtocol, DemoStats
 
 __all__ = [
     "CountState",
     "CountingFactory",
     "CountingProtocol",
     "DemoService",
+    "DemoStats",
     "TaskShape",
     "count_task",
     "make_site",

@@ -45,6 +45,7 @@ class DemoService(Service):
         *,
         reactor: Any,
         close_timeout: float = 5.0,
+        max_message_size: int = 4096,
     ) -> None:
         self.endpoint = endpoint
         self.pool = pool
@@ -52,7 +53,7 @@ class DemoService(Service):
         self.reactor = reactor
         self.close_timeout = close_timeout
         self.pool_service = ThreadPoolService(pool)
-        self.site, self.factory = make_site(pool, shape)
+        self.site, self.factory = make_site(pool, shape, max_message_size)
 
     def startService(self) -> None:
         """

@@ -84,11 +84,13 @@ class _Root(Resource):
         return notFound()
 
 
-def make_site(pool: ThreadPool, shape: TaskShape) -> tuple[Site, CountingFactory]:
+def make_site(
+    pool: ThreadPool, shape: TaskShape, max_message_size: int = 4096
+) -> tuple[Site, CountingFactory]:
     """
     The demo's site and the factory of its WebSocket connections.
     """
-    factory = CountingFactory(pool, shape)
+    factory = CountingFactory(pool, shape, max_message_size)
     root = _Root()
     page = PageResource(shape)
     root.putChild(b"", page)

@@ -6,6 +6,7 @@ streams its progress.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -24,7 +25,23 @@ _log = Logger(namespace="twisted_lwstp.demo")
 
 #: WebSocket close codes (RFC 6455, 7.4.1).
 CLOSE_NORMAL = 1000
+CLOSE_TOO_BIG = 1009
 CLOSE_TRY_AGAIN_LATER = 1013
+
+
+@dataclass
+class DemoStats:
+    """
+    The server's own counters, for the soak and for operators.  Owner: the
+    reactor thread.
+    """
+
+    connections: int = 0
+    enqueued: int = 0
+    cleanups: int = 0
+    completed: int = 0
+    refused: int = 0
+    too_big: int = 0
 
 
 class CountingProtocol(TaskOwnerMixin):
@@ -45,17 +62,25 @@ class CountingProtocol(TaskOwnerMixin):
     def negotiationFinished(self) -> None:
         super().negotiationFinished()
         self.factory.connections.add(self)
+        stats = self.factory.stats
+        stats.connections += 1
         try:
             self.task = self.enqueue_task(
-                count_task, user=CountState(self.factory.shape), name=f"ws {self.peer}"
+                count_task,
+                user=CountState(self.factory.shape),
+                cleanup=self.factory.task_cleanup,
+                name=f"ws {self.peer}",
             )
         except QueueFull:
             self._refuse("queue full: all threads busy and the wait queue is full")
         except PoolFinished:
             self._refuse("server shutting down: the pool accepts no new tasks")
+        else:
+            stats.enqueued += 1
+            self.task.when_done().addBoth(self.factory.task_completed)
 
     def _refuse(self, reason: str) -> None:
-        self.factory.refused += 1
+        self.factory.stats.refused += 1
         _log.info("Refused {peer}: {reason}", peer=self.peer, reason=reason)
         self.transport.loseConnection(CLOSE_TRY_AGAIN_LATER, reason)
 
@@ -73,10 +98,22 @@ class CountingProtocol(TaskOwnerMixin):
         self.transport.loseConnection(CLOSE_NORMAL)
 
     def textMessageReceived(self, message: str) -> None:
-        """Clients have nothing to say; messages are ignored."""
+        """
+        Clients have nothing to say: small messages are ignored, one over
+        the limit closes the connection with 1009.
+        """
+        if len(message.encode("utf-8")) > self.factory.max_message_size:
+            self._too_big()
 
     def bytesMessageReceived(self, data: bytes | bytearray) -> None:
-        """Clients have nothing to say; messages are ignored."""
+        """As L{textMessageReceived}."""
+        if len(data) > self.factory.max_message_size:
+            self._too_big()
+
+    def _too_big(self) -> None:
+        self.factory.stats.too_big += 1
+        limit = self.factory.max_message_size
+        self.transport.loseConnection(CLOSE_TOO_BIG, f"message over {limit} bytes")
 
     def pongReceived(self, payload: bytes) -> None:
         """Pongs carry nothing for us."""
@@ -94,12 +131,21 @@ class CountingFactory:
     Owner of every attribute: the reactor thread.
     """
 
-    def __init__(self, pool: ThreadPool, shape: TaskShape) -> None:
+    def __init__(self, pool: ThreadPool, shape: TaskShape, max_message_size: int = 4096) -> None:
         self.pool = pool
         self.shape = shape
+        self.max_message_size = max_message_size
         self.connections: set[CountingProtocol] = set()
-        self.refused = 0
+        self.stats = DemoStats()
         self._all_closed: list[Deferred[None]] = []
+
+    def task_cleanup(self, owner: object, state: CountState) -> None:
+        """Every task's cleanup: counted, so the soak can check exactly-once."""
+        self.stats.cleanups += 1
+
+    def task_completed(self, result: object) -> None:
+        """Every task's completion Deferred: counted (errors included)."""
+        self.stats.completed += 1
 
     def buildProtocol(self, request: Request) -> CountingProtocol:
         address: Any = request.getClientAddress()

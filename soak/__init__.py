@@ -1,0 +1,3 @@
+"""
+The chaos soak: ``python -m soak --help``.
+"""
