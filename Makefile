@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# compat mode puts the checkout on sys.path, so Twisted's plugin scan
 	# finds twisted/plugins/lwstp_plugin.py (a plain install copies it).
-	$(PY) -m pip install --quiet -e '.[test,bench]' --config-settings editable_mode=compat
+	$(PY) -m pip install --quiet -e '.[test,bench,docs]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -2,7 +2,7 @@
 ``python -m benchmarks.plot RESULTS.json [MORE.json ...] --out DIR``
 
 Plots cases 1 and 2 against thread count (one line per run, e.g. pinned and
-unpinned) as PNGs, for the docs.
+unpinned) as PNGs, and writes every run's table as results.md, for the docs.
 """
 
 from __future__ import annotations
@@ -52,6 +52,32 @@ def plot(runs: list[dict[str, Any]], case: str, ylabel: str, title: str, path: s
     plt.close(fig)
 
 
+def markdown(run: dict[str, Any]) -> str:
+    """One run's results as a Markdown table, with its conditions."""
+    meta = run["meta"]
+    lines = [
+        f"*{label(meta)}; Python {meta['python']}, Twisted {meta['twisted']}, "
+        f"{meta['cpu_count']} CPUs, load average {meta['loadavg'][0]:.2f}, {meta['date']}*",
+        "",
+        "| case | threads | unit | ours | peer | speed-up | target | met |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in run["cases"]:
+        peer = "-" if c["peer"] is None else f"{c['peer']:.4g}"
+        ratio = "-" if c["ratio"] is None else f"{c['ratio']:.2f}"
+        if c["target"] is None:
+            target = "-"
+        elif c["ratio"] is not None:
+            target = f">= {c['target']:.2f}"
+        else:
+            target = f"<= {c['target']:g}" if not c["higher_is_better"] else f">= {c['target']:g}"
+        met = "-" if c["met"] is None else ("yes" if c["met"] else "**no**")
+        threads = "-" if c["threads"] is None else c["threads"]
+        lines.append(f"| {c['case']} | {threads} | {c['unit']} | {c['ours']:.4g} | {peer} "
+                     f"| {ratio} | {target} | {met} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.plot", description=__doc__)
     parser.add_argument("results", nargs="+", help="JSON files written by python -m benchmarks")
@@ -66,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
          os.path.join(args.out, "throughput.png"))
     plot(runs, "sync round trip", "microseconds per round trip", "Case 2: sync round trip",
          os.path.join(args.out, "sync.png"))
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write("\n".join(markdown(run) for run in runs))
     return 0
 
 

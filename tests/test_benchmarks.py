@@ -51,3 +51,6 @@ class QuickBenchmarkTests(SynchronousTestCase):
         for name in ("throughput.png", "sync.png"):
             with open(os.path.join(out, name), "rb") as f:
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+        with open(os.path.join(out, "results.md")) as f:
+            table = f.read()
+        self.assertIn("| throughput | 3 | tasks/s |", table)

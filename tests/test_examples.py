@@ -22,10 +22,18 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
 
 
 class ExampleTests(SynchronousTestCase):
-    def test_trial_example(self) -> None:
-        proc = run("-m", "twisted.trial", "test_countdown_trial")
+    def test_trial_examples(self) -> None:
+        proc = run("-m", "twisted.trial", "test_countdown_trial", "test_jobs_trial")
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
-        self.assertIn("PASSED (successes=2)", proc.stdout)
+        self.assertIn("PASSED (successes=4)", proc.stdout)
+
+    def test_replacing_example(self) -> None:
+        proc = run("replacing.py")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(
+            proc.stdout.splitlines(),
+            ["defer_to_thread: 2cf24dba5fb0a30e", "deferToThreadPool: 2cf24dba5fb0a30e", "refused: 1"],
+        )
 
     def test_pytest_example(self) -> None:
         proc = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "test_countdown_pytest.py")

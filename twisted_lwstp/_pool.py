@@ -493,9 +493,10 @@ class ThreadPool:
         """
         Create a task running C{task(user, status)} bound to C{owner}.
 
+        On refusal nothing is created and C{cleanup} is not called.
+
         @raise QueueFull: no idle worker and C{max_queue_depth} tasks wait.
         @raise PoolFinished: the pool is finishing.
-        On refusal nothing is created and C{cleanup} is not called.
         """
         self._in_reactor("enqueue")
         if owner is not None and not ITaskOwner.providedBy(owner):

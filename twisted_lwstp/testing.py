@@ -162,8 +162,8 @@ class ManualWorker:
 
 class ManualRunner:
     """
-    A worker runner (see L{ThreadPool}'s C{runner}) that starts
-    L{ManualWorker}s instead of threads.
+    A worker runner (the C{runner} argument of L{ThreadPool}) that starts
+    a L{ManualWorker} for each worker instead of a thread.
     """
 
     def __init__(self) -> None:
