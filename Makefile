@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test venv clean bench bench-plot soak
+.PHONY: run test venv clean bench bench-plot soak docs graphviz
 
 venv: $(STAMP)
 
@@ -20,9 +20,19 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/twistd -n --pidfile= lwstp
 
-test: $(STAMP)
+test: $(STAMP) docs
 	$(PY) -m pytest -q
 	$(PY) -m twisted.trial tests
+
+# The documentation site, warnings as errors.  Graphviz draws the state
+# diagram; it is installed when missing (this needs root, as here and in CI).
+docs: $(STAMP) graphviz
+	$(VENV)/bin/sphinx-build -q -W --keep-going -b html docs docs/_build/html
+	@echo "docs built: open docs/_build/html/index.html"
+
+graphviz:
+	@command -v dot >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; }
 
 # The benchmarks: a full run unpinned and one pinned to CPU 0, then plots.
 BENCH_DIR := docs/benchmarks

@@ -257,7 +257,7 @@ class ThreadPool:
         self._idle: list[_Worker] = []
         self._mailbox: Mailbox[tuple[int, Any]] = Mailbox()
         self._running = 0
-        self._done = 0
+        self._ended = 0  # tasks ever done; done-but-unreaped = _ended - _reaped
         self._threads = 0
         self._finishing = False
 
@@ -265,6 +265,7 @@ class ThreadPool:
         self._workers: list[_Worker] = []
         self._owners: dict[Any, _OwnerState] = {}
         self._live: dict[Task, None] = {}
+        self._reaped = 0  # tasks ever reaped
         self._syncing: OrderedDict[Task, float] = OrderedDict()
         self._sync_timer: IDelayedCall | None = None
         self._destroy_waiters: list[Deferred[None]] | None = None
@@ -710,7 +711,11 @@ class ThreadPool:
         not reaped.  Safe from any thread.
         """
         with self._lock:
-            return Diagnosis(self._running, self._threads, len(self._queue), self._done)
+            ended = self._ended
+            running, threads, queued = self._running, self._threads, len(self._queue)
+        # _reaped is the reactor's: read without the lock, it may lag a reap
+        # in progress by one (never lead it), so done is never negative.
+        return Diagnosis(running, threads, queued, ended - self._reaped)
 
     def dump_tasks(self) -> list[TaskInfo]:
         """
@@ -831,7 +836,7 @@ class ThreadPool:
         task._status = _STOPPED
         task._stop = True
         task._t_state = task._t_ended = now
-        self._done += 1
+        self._ended += 1
 
     def _request_stop_locked(self, task: Task) -> None:
         task._stop = True
@@ -1007,7 +1012,7 @@ class ThreadPool:
         task._status = final
         task._worker = None
         self._running -= 1
-        self._done += 1
+        self._ended += 1
         wake = self._mailbox.post((_DONE_EVENT, task))
         item = self._next_locked(worker)
         lock.release()
@@ -1086,11 +1091,12 @@ class ThreadPool:
         """
         Free a done task: run its cleanup, then fire its Deferreds.
         """
-        with self._lock:
-            if task._reaped:
-                return
-            task._reaped = True
-            self._done -= 1
+        # Reaping is the reactor's alone: no lock (the worker that ended the
+        # task is done with it; diagnose() reads _reaped without the lock).
+        if task._reaped:
+            return
+        task._reaped = True
+        self._reaped += 1
         self._live.pop(task, None)
         owner = task.owner
         if owner is not None:
