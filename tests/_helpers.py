@@ -4,6 +4,8 @@ Shared test helpers: a recording owner, scripted tasks, log capture.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 from typing import Any, Callable, Iterable
 
@@ -118,3 +120,15 @@ class LogCapture:
         from twisted.logger import formatEvent
 
         return [e for e in self.events if text in formatEvent(e)]
+
+
+def temp_dir(case: Any, keep: bool = False) -> str:
+    """
+    A fresh directory under the system's temporary directory (trial's own
+    mktemp() is relative to the working directory, which under pytest is
+    the checkout).  Removed after the test unless C{keep}.
+    """
+    path = tempfile.mkdtemp(prefix=f"lwstp-{case.id().rsplit('.', 1)[-1][:40]}-")
+    if not keep:
+        case.addCleanup(shutil.rmtree, path, True)
+    return path

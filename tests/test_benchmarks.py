@@ -12,13 +12,14 @@ import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from ._helpers import temp_dir
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class QuickBenchmarkTests(SynchronousTestCase):
     def test_quick_run_writes_every_case_and_plots(self) -> None:
-        out = os.path.abspath(self.mktemp())
-        os.makedirs(out)
+        out = temp_dir(self)
         results = os.path.join(out, "quick.json")
         proc = subprocess.run(
             [sys.executable, "-m", "benchmarks", "--quick", "--json", results],

@@ -29,6 +29,7 @@ from twisted.trial.unittest import SkipTest, TestCase
 from twisted_lwstp import ThreadPool
 from twisted_lwstp.demo import DemoService, TaskShape
 
+from ._helpers import temp_dir
 from ._wsclient import WSClient, connect
 
 CHROMIUM = shutil.which("chromium")
@@ -173,8 +174,7 @@ class BrowserTests(TestCase):
         shot = yield tools.send("Page.captureScreenshot", session, format="png")
         png = base64.b64decode(shot["data"])
         self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
-        path_out = os.path.abspath(os.path.join(self.mktemp() + ".png"))
-        os.makedirs(os.path.dirname(path_out), exist_ok=True)
+        path_out = os.path.join(temp_dir(self, keep=True), "demo-page.png")
         with open(path_out, "wb") as f:
             f.write(png)
         self.screenshot = path_out

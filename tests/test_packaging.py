@@ -18,6 +18,7 @@ from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent
 
+from ._helpers import temp_dir
 from ._twistd import spawn_twistd
 from .test_demo_server import collect_body
 
@@ -29,8 +30,7 @@ class PackagingTests(TestCase):
 
     @inlineCallbacks
     def test_pip_install_ships_the_plugin(self):
-        where = os.path.abspath(self.mktemp())
-        os.makedirs(where)
+        where = temp_dir(self)
         env_dir = os.path.join(where, "venv")
         venv.create(env_dir, with_pip=True)
         python = os.path.join(env_dir, "bin", "python")

@@ -17,6 +17,8 @@ import textwrap
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from ._helpers import temp_dir
+
 USER_TEST = textwrap.dedent(
     '''
     import pytest_twisted
@@ -49,8 +51,7 @@ USER_TEST = textwrap.dedent(
 
 class PytestPluginTests(SynchronousTestCase):
     def test_fixture_and_pytest_twisted(self) -> None:
-        directory = os.path.abspath(self.mktemp())
-        os.makedirs(directory)
+        directory = temp_dir(self)
         with open(os.path.join(directory, "test_user.py"), "w") as f:
             f.write(USER_TEST)
         proc = subprocess.run(

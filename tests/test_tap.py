@@ -19,6 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted_lwstp.tap import Options, makeService
 from twisted_lwstp.demo import DemoService
 
+from ._helpers import temp_dir
 from ._twistd import spawn_twistd, twistd_path
 from ._wsclient import connect
 
@@ -72,8 +73,7 @@ def free_port() -> int:
 
 class TwistdUsageErrorTests(SynchronousTestCase):
     def test_bad_values_exit_1_with_one_line_and_nothing_listens(self) -> None:
-        cwd = os.path.abspath(self.mktemp())
-        os.makedirs(cwd)
+        cwd = temp_dir(self)
         port = free_port()
         for argv in (["--threads", "0"], ["--max-queue-depth", "x"], ["--listen", "nope:1"]):
             proc = subprocess.run(
@@ -95,8 +95,7 @@ class TwistdShutdownTests(TestCase):
 
     @inlineCallbacks
     def test_sigterm_tells_every_client_and_exits(self):
-        cwd = os.path.abspath(self.mktemp())
-        os.makedirs(cwd)
+        cwd = temp_dir(self)
         proc = spawn_twistd(
             ["--listen", "tcp:0:interface=127.0.0.1", "--threads", "2", "--max-queue-depth", "2",
              "--count", "1000000000", "--checkin-every", "1000", "--pause-ms", "20"],
