@@ -58,7 +58,7 @@ async def load(reactor: Any, port: int, clients: int) -> dict[str, Any]:
     try:
         return json.loads(proto.out)
     except ValueError:
-        raise RuntimeError(f"load generator failed: {proto.err.decode(errors='replace')}")
+        raise RuntimeError(f"load generator failed: {proto.err.decode(errors='replace')}") from None
 
 
 class _PlainProtocol:

@@ -74,7 +74,7 @@ async def soak(reactor: Any, args: argparse.Namespace) -> dict[str, Any]:
     try:
         clients = json.loads(load.out)
     except ValueError:
-        raise RuntimeError(f"load generator failed: {load.err.decode(errors='replace')}")
+        raise RuntimeError(f"load generator failed: {load.err.decode(errors='replace')}") from None
 
     # The clients are gone; let the server notice every close and the pool
     # reap every task (detached tasks stop within a check-in).

@@ -5,6 +5,7 @@ specific exception and a message that says what was wrong.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -12,7 +13,6 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted_lwstp import TaskReturn, ThreadPool, ThreadPoolService
 from twisted_lwstp.testing import PoolHarness
 
-from ._helpers import RecordingOwner
 
 
 def ok_task(user: object, status: object) -> TaskReturn:
@@ -88,9 +88,8 @@ class MethodArgumentTests(SynchronousTestCase):
     def test_task_methods(self) -> None:
         pool = self.h.pool
         for method in (pool.dequeue_task, pool.task_sync, pool.task_status, pool.task_status_noreap):
-            self.check(lambda: method("task"), TypeError,  # type: ignore[arg-type]
-                       "takes a Task from enqueue(), not str")
-            self.check(lambda: method(self.foreign), ValueError, "belongs to another pool")
+            self.check(partial(method, "task"), TypeError, "takes a Task from enqueue(), not str")
+            self.check(partial(method, self.foreign), ValueError, "belongs to another pool")
 
     def test_conveniences(self) -> None:
         pool = self.h.pool

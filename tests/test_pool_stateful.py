@@ -143,7 +143,7 @@ class PoolMachine(RuleBasedStateMachine):
 
     def after_flush(self) -> None:
         # Ownerless done tasks reap themselves once the reactor runs.
-        for task, m in self.models.items():
+        for m in self.models.values():
             if m.status.is_done and m.owner is None:
                 m.reaped = True
 

@@ -20,7 +20,7 @@ from twisted.trial.unittest import TestCase
 
 from twisted_lwstp import Diagnosis, TaskReturn, TaskStatus, ThreadPool
 
-from ._helpers import RecordingOwner, syncing_owner
+from ._helpers import RecordingOwner
 
 R = TaskReturn
 S = TaskStatus

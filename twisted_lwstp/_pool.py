@@ -47,8 +47,8 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict, deque
-from contextvars import copy_context
-from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple, TypeVar
+from contextvars import Context, copy_context
+from typing import Any, Callable, Generator, Iterator, NamedTuple, TypeVar
 
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
 from twisted.internet.interfaces import IDelayedCall
@@ -62,9 +62,6 @@ from ._status import TaskReturn, TaskStatus
 from ._task import Cleanup, Task, TaskFunction, TaskInfo
 from ._wakeup import Mailbox
 from ._worker import BLOCK, STEP, SyncWait, ThreadRunner, WorkerHandle, WorkerRunner
-
-if TYPE_CHECKING:  # pragma: no cover
-    from twisted.internet.interfaces import IReactorCore, IReactorTime
 
 _R = TypeVar("_R")
 
@@ -143,17 +140,21 @@ class _Call:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
-        self._ctx = copy_context()
+        # Each set to None once the work has run (nothing of it is kept).
+        self._ctx: Context | None = copy_context()
         self._on_result = on_result
-        self._f = f
-        self._args = args
-        self._kwargs = kwargs
+        self._f: Callable[..., Any] | None = f
+        self._args: tuple[Any, ...] | None = args
+        self._kwargs: dict[str, Any] | None = kwargs
 
     def run(self) -> None:
         ctx, f, args, kwargs = self._ctx, self._f, self._args, self._kwargs
         on_result = self._on_result
         # Keep nothing of the work once it is done.
         self._ctx = self._f = self._args = self._kwargs = self._on_result = None
+        assert ctx is not None and f is not None and args is not None and kwargs is not None, (
+            "a call runs once"
+        )
         try:
             result = ctx.run(f, *args, **kwargs)
             ok = True
@@ -244,7 +245,7 @@ class ThreadPool:
         if clock is not None and not callable(clock):
             raise TypeError("clock must be callable")
         self.name = name
-        self._reactor: IReactorTime & IReactorCore = reactor
+        self._reactor: Any = reactor  # IReactorTime, IReactorCore, IReactorThreads
         self._sync_timeout = float(sync_timeout)
         self._clock: Callable[[], float] = clock if clock is not None else reactor.seconds
         self._runner: WorkerRunner = runner if runner is not None else ThreadRunner()
@@ -919,7 +920,9 @@ class ThreadPool:
             self._idle.append(worker)
         return None
 
-    def _run_task(self, worker: _Worker, task: Task) -> Iterator[object]:
+    def _run_task(
+        self, worker: _Worker, task: Task
+    ) -> Generator[object, None, Task | _Call | None]:
         """
         Call a task until it is done; return the next work for this worker
         (taken in the same critical section as the task's end) or None.

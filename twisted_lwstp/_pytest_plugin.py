@@ -5,13 +5,15 @@ through the C{pytest11} entry point.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import pytest
 
 from .testing import PoolHarness
 
 
 @pytest.fixture
-def lwstp_harness() -> PoolHarness:
+def lwstp_harness() -> Iterator[PoolHarness]:
     """
     A started L{PoolHarness} with one stepped worker and room for 8 queued
     tasks; its pool is destroyed at the end of the test.

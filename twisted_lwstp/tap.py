@@ -71,7 +71,7 @@ class Options(usage.Options):
         try:
             self["endpoint"] = endpoints.serverFromString(reactor, self["listen"])
         except (ValueError, TypeError, KeyError) as e:
-            raise usage.UsageError(f"--listen {self['listen']!r} is not an endpoint: {e}")
+            raise usage.UsageError(f"--listen {self['listen']!r} is not an endpoint: {e}") from None
 
 
 def makeService(options: Options) -> IService:
