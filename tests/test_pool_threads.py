@@ -116,6 +116,7 @@ class RealThreadTests(_Threaded):
                 lambda: pool.task_status(task),
                 lambda: pool.owner_closing(object()),
                 lambda: pool.finish(),
+                lambda: task.when_done(),
             ]
             for call in calls:
                 try:
@@ -125,7 +126,8 @@ class RealThreadTests(_Threaded):
             return errors
 
         errors = yield deferToThread(from_thread)
-        self.assertEqual(len(errors), 6)
+        self.assertEqual(len(errors), 7)
+        self.assertIn("Task.when_done() must be called in the reactor thread", errors[6])
         self.assertIn("enqueue() must be called in the reactor thread", errors[0])
         # diagnose() is safe from anywhere.
         diag = yield deferToThread(pool.diagnose)

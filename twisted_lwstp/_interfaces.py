@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_interfaces -*-
+# -*- test-case-name: tests.test_protocol -*-
 """
 The one interface a task owner provides.
 """

@@ -305,8 +305,9 @@ class ThreadPool:
 
     def _in_reactor(self, what: str) -> None:
         if threading.get_ident() != self._reactor_ident:
+            name = what if "." in what else f"ThreadPool.{what}"
             raise RuntimeError(
-                f"ThreadPool.{what}() must be called in the reactor thread, "
+                f"{name}() must be called in the reactor thread, "
                 f"not in {threading.current_thread().name!r}"
             )
 
@@ -337,11 +338,12 @@ class ThreadPool:
             self._workers.append(_Worker(index, f"{self.name}-{index}"))
         # Every worker starts parked on its wake lock, registered idle (or
         # handed queued work, oldest first) before it runs at all.
+        now = self._clock()
         with self._lock:
             self._threads = self._nthreads
             for worker in self._workers:
                 if self._queue:
-                    worker.item = self._take_locked(worker)
+                    worker.item = self._take_locked(worker, now)
                     worker.wake.release()
                 else:
                     self._idle.append(worker)
@@ -531,11 +533,13 @@ class ThreadPool:
         cleanup: Cleanup | None,
         name: str,
     ) -> Task:
+        # Built before taking the lock, to keep the critical section short;
+        # a refused task is simply dropped (it was never registered).
+        now = self._clock()
+        t = Task(self, owner, func, user, cleanup, name, copy_context(), now)
         with self._lock:
             if self._finishing:
                 raise PoolFinished(f"pool {self.name!r} is finishing")
-            now = self._clock()
-            t = Task(self, owner, func, user, cleanup, name, copy_context(), now)
             if self._idle:
                 worker = self._idle.pop()
                 self._begin_locked(t, worker, now)
@@ -589,10 +593,11 @@ class ThreadPool:
         """
         self._in_reactor("task_sync")
         task = self._own(task, "task_sync")
+        now = self._clock()
         with self._lock:
             if task._status is not _SYNCING:
                 return False
-            self._release_locked(task, bool(stop))
+            self._release_locked(task, bool(stop), now)
         self._syncing.pop(task, None)
         return True
 
@@ -823,11 +828,11 @@ class ThreadPool:
         worker.current = task
         self._running += 1
 
-    def _take_locked(self, worker: _Worker) -> Task | _Call:
+    def _take_locked(self, worker: _Worker, now: float) -> Task | _Call:
         item, _ = self._queue.popitem(last=False)
         if isinstance(item, Task):
             self._queued_tasks -= 1
-            self._begin_locked(item, worker, self._clock())
+            self._begin_locked(item, worker, now)
         else:
             worker.current = item
             self._running += 1
@@ -847,8 +852,9 @@ class ThreadPool:
         elif status is _SYNCING:
             self._release_locked(task, True)
 
-    def _release_locked(self, task: Task, stop: bool) -> None:
-        now = self._clock()
+    def _release_locked(self, task: Task, stop: bool, now: float | None = None) -> None:
+        if now is None:
+            now = self._clock()
         task._sync += now - task._t_state
         task._t_state = now
         if stop:
@@ -897,20 +903,21 @@ class ThreadPool:
                 item = yield from self._run_task(worker, item)
             else:
                 item.run()
+                now = self._clock()
                 lock.acquire()
                 self._running -= 1
-                item = self._next_locked(worker)
+                item = self._next_locked(worker, now)
                 lock.release()
                 yield STEP
 
-    def _next_locked(self, worker: _Worker) -> Task | _Call | None:
+    def _next_locked(self, worker: _Worker, now: float) -> Task | _Call | None:
         """
         What C{worker} does after finishing its work: the oldest queued
         work, or nothing (it goes idle; when the pool is finishing it is
         handed the exit instead).
         """
         if self._queue:
-            return self._take_locked(worker)
+            return self._take_locked(worker, now)
         worker.current = None
         if self._finishing:
             # Exit: the worker blocks once more and wakes at once with None.
@@ -973,6 +980,7 @@ class ThreadPool:
                 yield task
                 continue
             if base == 1:  # SYNC
+                now = self._clock()
                 lock.acquire()
                 if task._stop:
                     # Stopped while it ran: it is told STOPPING instead.
@@ -984,7 +992,6 @@ class ThreadPool:
                     lock.release()
                     yield task
                     continue
-                now = self._clock()
                 task._run += now - task._t_state
                 task._t_state = now
                 task._status = _SYNCING
@@ -1008,16 +1015,18 @@ class ThreadPool:
                 "Task {task} of pool {pool} failed", failure=error,
                 task=task.name, pool=self.name,
             )
-        lock.acquire()
+        # Everything that needs no lock is done before taking it.
         now = self._clock()
+        event = (_DONE_EVENT, task)
+        lock.acquire()
         task._run += now - task._t_state
         task._t_state = task._t_ended = now
         task._status = final
         task._worker = None
         self._running -= 1
         self._ended += 1
-        wake = self._mailbox.post((_DONE_EVENT, task))
-        item = self._next_locked(worker)
+        wake = self._mailbox.post(event)
+        item = self._next_locked(worker, now)
         lock.release()
         if wake:
             self._wake_reactor()

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_pytest_plugin -*-
 """
 pytest fixtures for testing code that uses twisted_lwstp, registered
 through the C{pytest11} entry point.

@@ -158,6 +158,7 @@ class Task:
         Cancelling it asks the task to stop (it still ends and is cleaned up
         as usual).  Call it in the reactor thread.
         """
+        self._pool._in_reactor("Task.when_done")
         if self._reaped:
             if self._failure is not None:
                 return fail(self._failure)
