@@ -17,7 +17,7 @@ Every transition of a task is made in this module.  A task's life::
        +----- SYNCING  (worker blocked; owner.writable(task) runs  |
        task_sync(stop=False)     in the reactor thread)            |
                  |                                                 |
-       task_sync(stop=True), owner gone, sync timeout              |
+       task_sync(stop=True), owner gone, sync timeout, finish()    |
                  v                                                 |
               STOPPING -- the task is called once more with -------+
                           STOPPING and returns STOPPED
@@ -30,9 +30,10 @@ Two kinds of thread touch a pool: the reactor thread and the workers.
  - C{_lock} (one lock for the whole pool) guards the wait queue, the idle
    workers, the counters, the mailbox, and each task's C{_status},
    C{_stop}, C{_outlive}, C{owner} and C{_worker}.  No user code ever runs
-   while it is held.
+   while it is held, and what needs no lock is done before taking it.
  - Everything else is owned by the reactor thread: the owner registry,
-   the live-task registry, the sync deadlines, the destroy waiters.
+   the live-task registry, the sync deadlines, the destroy waiters, and
+   the count of reaped tasks (reaping takes no lock).
    Methods that touch it refuse to run elsewhere.
  - A worker blocked in SYNC or idle waits on its own wake lock.  Exactly
    one party releases it per wait, always while holding C{_lock} and after
