@@ -11,54 +11,21 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 from twisted.internet import defer, task
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-from twisted.internet.protocol import Protocol
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, CloseConnection, Ping, Request, TextMessage
+
+from loadgen.wsclient import WSClient, connect
 
 
-class Client(Protocol):
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.ws = WSConnection(ConnectionType.CLIENT)
-        self.messages = 0
-        self.close_code: int | None = None
-        self.done: defer.Deferred[None] = defer.Deferred()
-
-    def connectionMade(self) -> None:
-        self.transport.write(self.ws.send(Request(host=f"127.0.0.1:{self.port}", target="/ws")))
-
-    def dataReceived(self, data: bytes) -> None:
-        self.ws.receive_data(data)
-        for event in self.ws.events():
-            if isinstance(event, TextMessage):
-                if event.message_finished:
-                    self.messages += 1
-            elif isinstance(event, Ping):
-                self.transport.write(self.ws.send(event.response()))
-            elif isinstance(event, CloseConnection):
-                self.close_code = event.code
-                self.transport.write(self.ws.send(event.response()))
-                self.transport.loseConnection()
-            elif isinstance(event, AcceptConnection):
-                pass
-
-    def connectionLost(self, reason: object) -> None:
-        self.done.callback(None)
-
-
-async def main(reactor: object, port: int, count: int) -> None:
-    clients = [Client(port) for _ in range(count)]
+async def main(reactor: Any, port: int, count: int) -> None:
+    clients = [WSClient("127.0.0.1", port, keep_messages=False) for _ in range(count)]
     start = time.perf_counter()
-    await defer.gatherResults(
-        [connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), c) for c in clients]
-    )
-    await defer.gatherResults([c.done for c in clients])
+    await defer.gatherResults([connect(port, reactor=reactor, client=c) for c in clients])
+    await defer.gatherResults([c.closed for c in clients])
     seconds = time.perf_counter() - start
     print(json.dumps({
-        "messages": sum(c.messages for c in clients),
+        "messages": sum(c.message_count for c in clients),
         "seconds": seconds,
         "closes": [c.close_code for c in clients],
     }))

@@ -8,15 +8,10 @@ clients in a separate process.  Messages per second.
 from __future__ import annotations
 
 import json
-import os
-import sys
 from typing import Any
 
-from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.threads import blockingCallFromThread, deferToThreadPool
-from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool as TwistedThreadPool
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
@@ -25,40 +20,17 @@ from twisted.web.websocket import WebSocketResource
 from twisted_lwstp import ThreadPool
 from twisted_lwstp.demo import DemoService, TaskShape
 
+from loadgen.process import run_module
+
 from ._runner import CaseResult, compare
-
-
-class _Collect(ProcessProtocol):
-    def __init__(self) -> None:
-        self.out = b""
-        self.err = b""
-        self.ended: Deferred[None] = Deferred()
-
-    def outReceived(self, data: bytes) -> None:
-        self.out += data
-
-    def errReceived(self, data: bytes) -> None:
-        self.err += data
-
-    def processEnded(self, reason: Failure) -> None:
-        self.ended.callback(None)
 
 
 async def load(reactor: Any, port: int, clients: int) -> dict[str, Any]:
     """
     Run the load generator against C{port}; its JSON report.
     """
-    proto = _Collect()
-    argv = [sys.executable, "-m", "benchmarks._load", str(port), str(clients)]
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    reactor.spawnProcess(proto, sys.executable, argv, env=env, path=root)
-    await proto.ended
-    try:
-        return json.loads(proto.out)
-    except ValueError:
-        raise RuntimeError(f"load generator failed: {proto.err.decode(errors='replace')}") from None
+    out = await run_module(reactor, "benchmarks._load", str(port), str(clients))
+    return json.loads(out)
 
 
 class _PlainProtocol:

@@ -22,35 +22,17 @@ from typing import Any
 
 from twisted.internet import defer, task
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.protocol import ProcessProtocol
-from twisted.python.failure import Failure
 
 from twisted_lwstp import Diagnosis, ThreadPool
 from twisted_lwstp._worker import live_worker_threads
 from twisted_lwstp.demo import DemoService, TaskShape
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from loadgen.process import run_module
 
 
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class _Collect(ProcessProtocol):
-    def __init__(self) -> None:
-        self.out = b""
-        self.err = b""
-        self.ended: defer.Deferred[None] = defer.Deferred()
-
-    def outReceived(self, data: bytes) -> None:
-        self.out += data
-
-    def errReceived(self, data: bytes) -> None:
-        self.err += data
-
-    def processEnded(self, reason: Failure) -> None:
-        self.ended.callback(None)
 
 
 async def soak(reactor: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -64,17 +46,10 @@ async def soak(reactor: Any, args: argparse.Namespace) -> dict[str, Any]:
     samples: dict[str, int] = {}
     reactor.callLater(args.seconds / 3, lambda: samples.setdefault("warm", rss_bytes()))
 
-    load = _Collect()
-    argv = [sys.executable, "-m", "soak._clients", str(port), str(args.clients),
-            str(args.seconds), str(args.seed)]
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     started = time.monotonic()
-    reactor.spawnProcess(load, sys.executable, argv, env=env, path=ROOT)
-    await load.ended
-    try:
-        clients = json.loads(load.out)
-    except ValueError:
-        raise RuntimeError(f"load generator failed: {load.err.decode(errors='replace')}") from None
+    out = await run_module(reactor, "soak._clients", str(port), str(args.clients),
+                           str(args.seconds), str(args.seed))
+    clients = json.loads(out)
 
     # The clients are gone; let the server notice every close and the pool
     # reap every task (detached tasks stop within a check-in).

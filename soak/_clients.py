@@ -19,93 +19,72 @@ from collections import Counter
 from typing import Any
 
 from twisted.internet import defer, task
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-from twisted.internet.protocol import Protocol
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import CloseConnection, Ping, Request, TextMessage
+
+from loadgen.wsclient import WSClient, connect
 
 BEHAVIOURS = ("read_all", "close_mid_task", "close_in_sync", "never_read")
 
 
-class Client(Protocol):
+class Misbehaving(WSClient):
+    """
+    A client that, once it has heard from its task (so a refusal is always
+    seen), misbehaves as drawn.
+    """
+
     def __init__(self, port: int, behaviour: str, rng: random.Random, reactor: Any) -> None:
-        self.port = port
+        super().__init__("127.0.0.1", port, keep_messages=False)
         self.behaviour = behaviour
         self.rng = rng
         self.reactor = reactor
-        self.ws = WSConnection(ConnectionType.CLIENT)
-        self.close_code: int | None = None
-        self.messages = 0
-        self.done: defer.Deferred[None] = defer.Deferred()
         self.timers: list[Any] = []
+        self.on_message = self._heard
 
-    def later(self, delay: float, f: Any) -> None:
+    def _later(self, delay: float, f: Any) -> None:
         self.timers.append(self.reactor.callLater(delay, f))
 
-    def connectionMade(self) -> None:
-        self.transport.write(self.ws.send(Request(host=f"127.0.0.1:{self.port}", target="/ws")))
-
-    def dataReceived(self, data: bytes) -> None:
-        self.ws.receive_data(data)
-        for event in self.ws.events():
-            if isinstance(event, TextMessage):
-                self.messages += 1
-                if self.messages == 1:
-                    self.first_message()
-            elif isinstance(event, Ping):
-                self.transport.write(self.ws.send(event.response()))
-            elif isinstance(event, CloseConnection):
-                self.close_code = event.code
-                try:
-                    self.transport.write(self.ws.send(event.response()))
-                except Exception:
-                    pass
-                self.transport.loseConnection()
-
-    def first_message(self) -> None:
-        # Only a client whose task runs (it has heard from it) misbehaves,
-        # so a refusal is always seen.
+    def _heard(self, client: WSClient, text: str) -> None:
+        if self.message_count != 1:
+            return
         if self.behaviour == "close_mid_task":
-            self.later(self.rng.uniform(0, 0.05), self.close)
+            self._later(self.rng.uniform(0, 0.05), self._go)
         elif self.behaviour == "close_in_sync":
             self.transport.pauseProducing()
-            self.later(self.rng.uniform(0.05, 0.3), self.close)
+            self._later(self.rng.uniform(0.05, 0.3), self._go)
         elif self.behaviour == "never_read":
             self.transport.pauseProducing()
-            self.later(self.rng.uniform(0.5, 2.0), self.transport.abortConnection)
+            self._later(self.rng.uniform(0.5, 2.0), self.transport.abortConnection)
 
-    def close(self) -> None:
-        try:
-            self.transport.write(self.ws.send(CloseConnection(code=1000)))
-        except Exception:
-            pass
+    def _go(self) -> None:
+        self.close(1000)
         # It may not be reading: do not wait for the server's answer.
-        self.later(0.2, self.transport.abortConnection)
+        self._later(0.2, self.transport.abortConnection)
 
-    def connectionLost(self, reason: object) -> None:
+    def connectionLost(self, reason: Any) -> None:
         for timer in self.timers:
             if timer.active():
                 timer.cancel()
-        self.done.callback(None)
+        super().connectionLost(reason)
 
 
 async def slot(reactor: Any, port: int, deadline: float, rng: random.Random, report: Counter) -> None:
     while time.monotonic() < deadline:
         behaviour = rng.choice(BEHAVIOURS)
-        client = Client(port, behaviour, rng, reactor)
+        client = Misbehaving(port, behaviour, rng, reactor)
         try:
-            await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port, timeout=10), client)
+            await connect(port, reactor=reactor, client=client)
         except Exception:
-            report["connect_failed"] += 1
-            continue
-        hard = reactor.callLater(max(0.0, deadline - time.monotonic()) + 10, client.transport.abortConnection)
-        await client.done
+            if not client.closed.called:
+                report["connect_failed"] += 1
+                continue
+        hard = reactor.callLater(max(0.0, deadline - time.monotonic()) + 10,
+                                 client.transport.abortConnection)
+        await client.closed
         if hard.active():
             hard.cancel()
         report["connections"] += 1
         report[f"behaviour {behaviour}"] += 1
         report[f"close {client.close_code}"] += 1
-        report["messages"] += client.messages
+        report["messages"] += client.message_count
 
 
 async def main(reactor: Any, port: int, clients: int, seconds: float, seed: int) -> None:

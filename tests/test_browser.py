@@ -30,7 +30,7 @@ from twisted_lwstp import ThreadPool
 from twisted_lwstp.demo import DemoService, TaskShape
 
 from ._helpers import temp_dir
-from ._wsclient import WSClient, connect
+from loadgen.wsclient import WSClient, connect
 
 CHROMIUM = shutil.which("chromium")
 FLAGS = [

@@ -13,7 +13,7 @@ from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
 
-from ._wsclient import WSClient, connect
+from loadgen.wsclient import WSClient, connect
 from .test_demo_server import _DemoCase
 
 

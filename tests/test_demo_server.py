@@ -21,7 +21,7 @@ from twisted.web.client import Agent, ResponseDone
 from twisted_lwstp import TaskStatus, ThreadPool
 from twisted_lwstp.demo import DemoService, TaskShape
 
-from ._wsclient import WSClient, connect
+from loadgen.wsclient import WSClient, connect
 
 S = TaskStatus
 

@@ -21,7 +21,7 @@ from twisted_lwstp.demo import DemoService
 
 from ._helpers import temp_dir
 from ._twistd import spawn_twistd, twistd_path
-from ._wsclient import connect
+from loadgen.wsclient import connect
 
 
 class OptionsTests(SynchronousTestCase):

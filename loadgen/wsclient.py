@@ -1,7 +1,8 @@
 """
-A WebSocket client for the end-to-end tests, on wsproto over a real
-Twisted TCP connection: it records every text message, the close code and
-reason, and can stop reading (to play a slow client).
+A WebSocket client on wsproto over a real Twisted TCP connection, for the
+end-to-end tests, the benchmarks' and the soak's load generators: it
+records (or just counts) text messages, the close code and reason, and can
+stop reading (to play a slow client).
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ class WSClient(Protocol):
     @ivar closed: Fires with this client when the TCP connection is gone.
     """
 
-    def __init__(self, host: str, port: int, path: str = "/ws") -> None:
+    def __init__(self, host: str, port: int, path: str = "/ws", keep_messages: bool = True) -> None:
         self.host, self.port, self.path = host, port, path
         self.ws = WSConnection(ConnectionType.CLIENT)
+        self.keep_messages = keep_messages
         self.messages: list[str] = []
+        self.message_count = 0
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self.opened: Deferred[WSClient] = Deferred()
@@ -60,7 +63,9 @@ class WSClient(Protocol):
                 self._text += event.data
                 if event.message_finished:
                     text, self._text = self._text, ""
-                    self.messages.append(text)
+                    self.message_count += 1
+                    if self.keep_messages:
+                        self.messages.append(text)
                     if self.on_message is not None:
                         self.on_message(self, text)
             elif isinstance(event, Message):
@@ -80,7 +85,10 @@ class WSClient(Protocol):
         self.transport.write(self.ws.send(TextMessage(data=text)))
 
     def close(self, code: int = 1000) -> None:
-        self.transport.write(self.ws.send(CloseConnection(code=code)))
+        try:
+            self.transport.write(self.ws.send(CloseConnection(code=code)))
+        except Exception:
+            pass  # already closing
 
     def connectionLost(self, reason: Failure) -> None:
         if not self.opened.called:
@@ -88,12 +96,20 @@ class WSClient(Protocol):
         self.closed.callback(self)
 
 
-def connect(port: int, host: str = "127.0.0.1", path: str = "/ws", reactor: Any = None) -> Deferred[WSClient]:
+def connect(
+    port: int,
+    host: str = "127.0.0.1",
+    path: str = "/ws",
+    reactor: Any = None,
+    client: WSClient | None = None,
+) -> Deferred[WSClient]:
     """
-    Connect a L{WSClient}; fires with it once the handshake is accepted.
+    Connect a L{WSClient} (or C{client}); fires with it once the handshake
+    is accepted.
     """
-    client = WSClient(host, port, path)
-    endpoint = TCP4ClientEndpoint(reactor or global_reactor, host, port)
+    if client is None:
+        client = WSClient(host, port, path)
+    endpoint = TCP4ClientEndpoint(reactor or global_reactor, host, port, timeout=30)
     d = connectProtocol(endpoint, client)
     d.addCallback(lambda _: client.opened)
     return d
