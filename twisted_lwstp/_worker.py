@@ -76,7 +76,8 @@ def drive(steps: Iterator[object], wake: threading.Lock) -> None:
 
 
 #: Every worker thread a L{ThreadRunner} started that is still referenced.
-#: Threads register themselves; the set is safe to read from any thread.
+#: Owner: added to by the thread that starts a pool (the reactor thread);
+#: L{live_worker_threads} reads a copy, for leak checks.
 _started: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 
 
