@@ -40,8 +40,9 @@ class ConstructorArgumentTests(SynchronousTestCase):
 
     def test_thread_pool_constructor(self) -> None:
         for change, exc, message in self.cases:
-            kwargs: dict[str, Any] = {"threads": 1, "max_queue_depth": 1, "reactor": object()}
-            kwargs["reactor"] = PoolHarness().reactor
+            kwargs: dict[str, Any] = {
+                "threads": 1, "max_queue_depth": 1, "reactor": PoolHarness().reactor,
+            }
             kwargs.update(change)
             with self.assertRaises(exc, msg=str(change)) as caught:
                 ThreadPool(**kwargs)

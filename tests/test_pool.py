@@ -95,6 +95,24 @@ class Rule1TaskFunctionTests(_Base):
         h.flush()
         self.assertEqual(owner.statuses(), [S.SYNCING, S.FINISHED])
 
+    def test_rule1_one_writable_when_synced_before_the_reactor_saw_it(self) -> None:
+        # The owner lets the task go before its SYNC event is drained; the
+        # task SYNCs again; both events arrive in one batch.  The owner must
+        # get one writable() for the SYNC still pending, not two.
+        h = self.harness()
+        owner = RecordingOwner(h.pool)
+        t = h.pool.enqueue(owner, Script([R.SYNC, R.SYNC, R.FINISHED]))
+        h.step()
+        self.assertTrue(h.pool.task_sync(t))
+        h.step()
+        self.assertIs(t.status, S.SYNCING)
+        h.flush()
+        self.assertEqual(owner.statuses(), [S.SYNCING])
+        h.pool.task_sync(t)
+        h.step()
+        h.flush()
+        self.assertEqual(owner.statuses(), [S.SYNCING, S.FINISHED])
+
     def test_rule1_finished_waits_in_done_queue_until_reaped(self) -> None:
         h = self.harness()
         cleanup = CleanupLog()

@@ -392,7 +392,8 @@ class ThreadPool:
             self._wake_idle_locked()
         self._syncing.clear()
         for task in stopped:
-            self._task_done(task)
+            # Its owner is told, so it can reap it (or it reaps itself).
+            self._deliver(_DONE_EVENT, task)
 
     def destroy(self) -> Deferred[None]:
         """
@@ -445,12 +446,13 @@ class ThreadPool:
         with self._lock:
             if self._threads and not force:
                 return
-            if self._mailbox:
-                pending = True
-            else:
-                pending = False
+            pending = bool(self._mailbox)
         if pending:
+            # The last events (ends, exits) first; draining may itself
+            # complete the destroy, and then there is nothing left to do.
             self._drain()
+            if self._destroyed:
+                return
         if not force:
             # Every worker has posted its exit and is returning: joining
             # takes microseconds, and a thread is counted gone only when it
@@ -1044,13 +1046,11 @@ class ThreadPool:
         """
         with self._lock:
             events = self._mailbox.take()
-        exited = False
         for kind, subject in events:
-            if kind == _EXIT_EVENT:
-                exited = True
-            else:
+            if kind != _EXIT_EVENT:
                 self._deliver(kind, subject)
-        if exited or self._destroy_waiters is not None:
+        if self._destroy_waiters is not None:
+            # A worker's exit (or the last end) may complete a destroy.
             self._maybe_destroyed()
 
     def _deliver(self, kind: int, task: Task) -> None:
@@ -1093,13 +1093,6 @@ class ThreadPool:
             if kind == _SYNC_EVENT and task._status is _SYNCING:
                 self.task_sync(task, stop=True)
 
-    def _task_done(self, task: Task) -> None:
-        """
-        A task ended in the reactor thread (stopped while queued): tell its
-        owner, or reap it if it has none.
-        """
-        self._deliver(_DONE_EVENT, task)
-
     def _reap(self, task: Task) -> None:
         """
         Free a done task: run its cleanup, then fire its Deferreds.
@@ -1122,6 +1115,7 @@ class ThreadPool:
         task._cleanup = None
         task._func = None
         task._ctx = None
+        task._last_return = None
         if cleanup is not None:
             try:
                 cleanup(owner, task.user)
