@@ -51,3 +51,48 @@ class CountingTaskTests(SynchronousTestCase):
         state = CountState(TaskShape())
         self.assertIs(count_task(state, S.STOPPING), R.STOPPED)
         self.assertEqual(state.pos, 0)
+
+
+class ClosingPeerTests(SynchronousTestCase):
+    """
+    The peer's close frame can arrive while a SYNC's writable() is pending:
+    the WebSocket refuses to send, and connectionLost comes later, once the
+    last bytes drained.  The task is stopped; nothing raises.
+    """
+
+    def test_sync_for_a_closing_websocket_stops_the_task(self) -> None:
+        from wsproto.utilities import LocalProtocolError
+
+        from twisted_lwstp.demo._ws import CountingFactory, CountingProtocol
+        from twisted_lwstp.testing import PoolHarness
+
+        class ClosingTransport:
+            sent: list[str] = []
+            closed: list[int] = []
+
+            def sendTextMessage(self, text: str) -> None:
+                raise LocalProtocolError("cannot be sent in state CLOSED")
+
+            def loseConnection(self, code: int = 1000, reason: str = "") -> None:
+                self.closed.append(code)
+
+        h = PoolHarness(1, 0)
+        h.pool.start()
+        factory = CountingFactory(h.pool, TaskShape(count=100, checkin_every=1000,
+                                                    sync_every=1, pause_ms=0))
+        protocol = CountingProtocol(factory, "peer")
+        protocol.transport = ClosingTransport()
+        protocol.task = task = h.pool.enqueue(protocol, count_task,
+                                              user=CountState(factory.shape),
+                                              cleanup=factory.task_cleanup)
+        h.step()
+        self.assertIs(task.status, S.SYNCING)
+        h.run()  # writable() finds the socket closing; the task stops
+        self.assertIs(task.status, S.STOPPED)
+        self.assertTrue(task.reaped)
+        self.assertEqual(factory.stats.cleanups, 1)
+        self.assertEqual(ClosingTransport.closed, [])
+        self.assertEqual(self.flushLoggedErrors(), [])
+        d = h.pool.destroy()
+        h.run()
+        self.successResultOf(d)

@@ -67,6 +67,35 @@ class FaultTests(TestCase):
         self.assertEqual(len(self.flushLoggedErrors(KeyError)), 1)
 
     @inlineCallbacks
+    def test_system_exit_keyboard_interrupt_and_generator_exit_in_a_task(self):
+        """
+        A BaseException raised by task code ends that task STOPPED, with the
+        error kept and logged; the worker lives on (one thread here runs
+        every task in turn).
+        """
+        pool = self.pool()
+        cleanup = CleanupLog()
+        kinds = [SystemExit, KeyboardInterrupt, GeneratorExit]
+        tasks = []
+        for kind in kinds:
+            def raising(user: object, status: TaskStatus, kind=kind) -> TaskReturn:
+                raise kind(f"{kind.__name__} from a task")
+
+            tasks.append(pool.enqueue(None, raising, cleanup=cleanup, user=kind.__name__,
+                                      name=kind.__name__))
+        after = pool.enqueue(None, lambda u, s: R.FINISHED, cleanup=cleanup, user="after")
+        for kind, t in zip(kinds, tasks):
+            yield self.assertFailure(t.when_done(), kind)
+            self.assertIs(t.status, S.STOPPED)
+            self.assertIsInstance(t.error, kind)
+        self.assertIs((yield after.when_done()), S.FINISHED)
+        self.assertEqual(sorted(u for _, u in cleanup.calls),
+                         sorted([k.__name__ for k in kinds] + ["after"]))
+        for kind in kinds:
+            self.assertEqual(len(self.flushLoggedErrors(kind)), 1)
+        self.assertEqual(pool.diagnose().threads, 1)
+
+    @inlineCallbacks
     def test_task_that_returns_garbage(self):
         pool = self.pool()
         cleanup = CleanupLog()
@@ -193,3 +222,42 @@ class ReactorStopTests(SynchronousTestCase):
                               timeout=60, env=dict(os.environ))
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertIn("stopped 3 alive []", proc.stdout)
+
+    def test_program_still_stops_on_sigint_after_tasks_raised_base_exceptions(self) -> None:
+        script = textwrap.dedent(
+            """
+            import os, signal, threading
+            from twisted.internet import reactor
+            from twisted_lwstp import TaskReturn, ThreadPool
+
+            pool = ThreadPool(2, 4, "brave", reactor=reactor)
+
+            def interrupted(user, status):
+                raise KeyboardInterrupt("from a task")
+
+            def exiting(user, status):
+                raise SystemExit(3)
+
+            def start():
+                pool.start()
+                a = pool.enqueue(None, interrupted).when_done()
+                b = pool.enqueue(None, exiting).when_done()
+                for d in (a, b):
+                    d.addErrback(lambda f: print("task ended with", f.type.__name__))
+                a.addBoth(lambda _: b).addBoth(
+                    lambda _: os.kill(os.getpid(), signal.SIGINT))
+
+            reactor.addSystemEventTrigger("before", "shutdown", lambda: print("shutting down"))
+            reactor.callWhenRunning(start)
+            reactor.run()
+            alive = [t.name for t in threading.enumerate() if t.name.startswith("brave-")]
+            print("stopped alive", alive)
+            """
+        )
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              timeout=60, env=dict(os.environ))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("task ended with KeyboardInterrupt", proc.stdout)
+        self.assertIn("task ended with SystemExit", proc.stdout)
+        self.assertIn("shutting down", proc.stdout)
+        self.assertIn("stopped alive []", proc.stdout)

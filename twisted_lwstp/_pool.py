@@ -56,6 +56,7 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python import threadable
 from twisted.python.failure import Failure
+from twisted.python.reflect import safe_repr
 
 from ._errors import PoolFinished, QueueFull, TaskFailed
 from ._interfaces import ITaskOwner
@@ -175,11 +176,17 @@ class _Call:
 class _OwnerState:
     """
     What the pool knows of one owner.  Owner: the reactor thread.
+
+    Owners are identities, not values: the registry is keyed by C{id(owner)}
+    (an owner may be unhashable, or equal to another owner), and this state
+    holds the owner itself, so that its id cannot be reused while it is
+    registered.
     """
 
-    __slots__ = ("tasks", "paused", "held")
+    __slots__ = ("owner", "tasks", "paused", "held")
 
-    def __init__(self) -> None:
+    def __init__(self, owner: object) -> None:
+        self.owner = owner
         # Live (unreaped) tasks of this owner, in enqueue order.
         self.tasks: dict[Task, None] = {}
         # Whether flow control holds back writable() calls.
@@ -187,6 +194,18 @@ class _OwnerState:
         # (event kind, task) held back while paused, oldest first; created
         # only when something is held (an empty deque is ~760 bytes).
         self.held: deque[tuple[int, Task]] | None = None
+
+
+def _function_name(func: object) -> str:
+    """
+    A task function's C{__name__} for a default task name, or its type's
+    name when it has no usable one; never raises.
+    """
+    try:
+        name = getattr(func, "__name__", None)
+    except Exception:
+        name = None
+    return name if isinstance(name, str) else type(func).__name__
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:
@@ -265,7 +284,7 @@ class ThreadPool:
 
         # Reactor thread only.
         self._workers: list[_Worker] = []
-        self._owners: dict[Any, _OwnerState] = {}
+        self._owners: dict[int, _OwnerState] = {}  # by id(owner)
         self._live: dict[Task, None] = {}
         self._reaped = 0  # tasks ever reaped
         self._syncing: OrderedDict[Task, float] = OrderedDict()
@@ -506,25 +525,36 @@ class ThreadPool:
         @raise PoolFinished: the pool is finishing.
         """
         self._in_reactor("enqueue")
-        if owner is not None and not ITaskOwner.providedBy(owner):
-            raise TypeError(
-                f"owner must provide ITaskOwner or be None, not {type(owner).__name__}"
-            )
+        if owner is not None:
+            try:
+                provides = ITaskOwner.providedBy(owner)
+            except Exception as e:
+                raise TypeError(
+                    f"owner of type {type(owner).__name__} could not be checked "
+                    f"for ITaskOwner: {type(e).__name__} from its attributes"
+                ) from e
+            if not provides:
+                raise TypeError(
+                    f"owner must provide ITaskOwner or be None, not {type(owner).__name__}"
+                )
         if not callable(task):
             raise TypeError(f"task must be callable, not {type(task).__name__}")
         if cleanup is not None and not callable(cleanup):
             raise TypeError(f"cleanup must be callable, not {type(cleanup).__name__}")
         if name is None:
             self._task_counter += 1
-            name = f"{getattr(task, '__name__', 'task')}#{self._task_counter}"
+            name = f"{_function_name(task)}#{self._task_counter}"
         elif not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
+        # Everything that can fail is above.  Once admitted, the task is
+        # registered by identity only (no hash, no __eq__ of user objects),
+        # so nothing below can raise and no admitted task goes unregistered.
         t = self._admit(owner, task, user, cleanup, name)
         self._live[t] = None
         if owner is not None:
-            state = self._owners.get(owner)
+            state = self._owners.get(id(owner))
             if state is None:
-                state = self._owners[owner] = _OwnerState()
+                state = self._owners[id(owner)] = _OwnerState(owner)
             state.tasks[t] = None
         return t
 
@@ -627,7 +657,7 @@ class ThreadPool:
         The live (unreaped) tasks bound to C{owner}, oldest first.
         """
         self._in_reactor("tasks_of")
-        state = self._owners.get(owner)
+        state = self._owners.get(id(owner))
         return [] if state is None else list(state.tasks)
 
     def owner_closing(self, owner: object) -> None:
@@ -638,7 +668,7 @@ class ThreadPool:
         reaped now with C{cleanup(None, user)}.
         """
         self._in_reactor("owner_closing")
-        state = self._owners.pop(owner, None)
+        state = self._owners.pop(id(owner), None)
         if state is None:
             return
         state.held = None
@@ -673,9 +703,9 @@ class ThreadPool:
         Hold back C{writable()} calls to C{owner} (its transport is full).
         """
         self._in_reactor("pause_owner")
-        state = self._owners.get(owner)
+        state = self._owners.get(id(owner))
         if state is None:
-            state = self._owners[owner] = _OwnerState()
+            state = self._owners[id(owner)] = _OwnerState(owner)
         state.paused = True
 
     def resume_owner(self, owner: object) -> None:
@@ -684,31 +714,31 @@ class ThreadPool:
         until it is paused again.
         """
         self._in_reactor("resume_owner")
-        state = self._owners.get(owner)
+        state = self._owners.get(id(owner))
         if state is None:
             return
         state.paused = False
         held = state.held
         state.held = None
-        while held and not state.paused and self._owners.get(owner) is state:
+        while held and not state.paused and self._owners.get(id(owner)) is state:
             kind, task = held.popleft()
             # Still due?  A held SYNC may have been released (stopped) and
             # a held end may have been reaped meanwhile.
             if task._status is _SYNCING if kind == _SYNC_EVENT else not task._reaped:
                 self._call_writable(owner, kind, task)
-        if held and self._owners.get(owner) is state:
+        if held and self._owners.get(id(owner)) is state:
             # Paused again: keep the rest, ahead of anything held meanwhile.
             if state.held:
                 held.extend(state.held)
             state.held = held
-        if not state.tasks and not state.paused and self._owners.get(owner) is state:
-            del self._owners[owner]
+        if not state.tasks and not state.paused and self._owners.get(id(owner)) is state:
+            del self._owners[id(owner)]
 
     def owner_paused(self, owner: object) -> bool:
         """
         Whether C{writable()} calls to C{owner} are being held back.
         """
-        state = self._owners.get(owner)
+        state = self._owners.get(id(owner))
         return state is not None and state.paused
 
     # ------------------------------------------------------------------
@@ -957,8 +987,13 @@ class ThreadPool:
                 break
             task._last_return = ret
             kind = type(ret)
-            if kind is TaskReturn or kind is int or (isinstance(ret, int) and kind is not bool):
+            if kind is TaskReturn or kind is int:
                 decoded = _DECODE.get(ret)
+            elif isinstance(ret, int) and kind is not bool:
+                # An int subclass (another IntFlag, say) counts by its true
+                # value: int.__int__ ignores a lying __int__, __index__ or
+                # __hash__, which would otherwise run (or raise) here.
+                decoded = _DECODE.get(int.__int__(ret))
             else:
                 decoded = None
             if decoded is None:
@@ -1071,7 +1106,7 @@ class ThreadPool:
             if kind == _DONE_EVENT:
                 self._reap(task)
             return
-        state = self._owners.get(owner)
+        state = self._owners.get(id(owner))
         if state is not None and state.paused:
             if state.held is None:
                 state.held = deque()
@@ -1088,7 +1123,8 @@ class ThreadPool:
             owner.writable(task)
         except BaseException:
             _log.failure(
-                "writable() of {owner!r} raised for {task}", owner=owner, task=task.name
+                "writable() of {owner} raised for {task}",
+                owner=safe_repr(owner), task=task.name,
             )
             if kind == _SYNC_EVENT and task._status is _SYNCING:
                 self.task_sync(task, stop=True)
@@ -1106,11 +1142,11 @@ class ThreadPool:
         self._live.pop(task, None)
         owner = task.owner
         if owner is not None:
-            state = self._owners.get(owner)
+            state = self._owners.get(id(owner))
             if state is not None:
                 state.tasks.pop(task, None)
                 if not state.tasks and not state.paused and not state.held:
-                    del self._owners[owner]
+                    del self._owners[id(owner)]
         cleanup = task._cleanup
         task._cleanup = None
         task._func = None

@@ -13,6 +13,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Request
+from wsproto.utilities import LocalProtocolError
 
 from .._errors import PoolFinished, QueueFull
 from .._pool import ThreadPool
@@ -89,13 +90,25 @@ class CountingProtocol(TaskOwnerMixin):
         assert pool is not None
         state: CountState = task.user
         if task.status is TaskStatus.SYNCING:
-            self.transport.sendTextMessage(f"pos {state.pos}")
-            pool.task_sync(task)
+            # A peer that is closing gets nothing more: its task stops.
+            pool.task_sync(task, stop=not self._send(f"pos {state.pos}"))
             return
         status = pool.task_status(task)
         word = "finished" if status is TaskStatus.FINISHED else "stopped"
-        self.transport.sendTextMessage(f"{word} {state.pos}")
-        self.transport.loseConnection(CLOSE_NORMAL)
+        if self._send(f"{word} {state.pos}"):
+            self.transport.loseConnection(CLOSE_NORMAL)
+
+    def _send(self, text: str) -> bool:
+        """
+        Send one text message; C{False} if the WebSocket is already closing
+        (the peer's close frame came in and C{connectionLost} is on its way,
+        held up while the last bytes drain).
+        """
+        try:
+            self.transport.sendTextMessage(text)
+        except LocalProtocolError:
+            return False
+        return True
 
     def textMessageReceived(self, message: str) -> None:
         """
