@@ -6,9 +6,10 @@ whether to stop, sync with the reactor so their owner can send what they
 made, and are reaped by the reactor thread.  See C{MODEL.md} in the docs.
 """
 
+from ._diagnostics import Diagnosis
 from ._errors import EnqueueRefused, PoolFinished, QueueFull, TaskFailed
 from ._interfaces import ITaskOwner
-from ._pool import Diagnosis, ThreadPool
+from ._pool import ThreadPool
 from ._protocol import TaskOwnerMixin
 from ._service import ThreadPoolService
 from ._status import TaskReturn, TaskStatus

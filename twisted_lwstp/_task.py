@@ -10,21 +10,34 @@ each slot.
 from __future__ import annotations
 
 from contextvars import Context
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Protocol
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.python.failure import Failure
 
 from ._status import TaskReturn, TaskStatus
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ._interfaces import ITaskOwner
-    from ._pool import ThreadPool, _Worker
-
 #: The signature of a task function: C{task(user, status) -> TaskReturn}.
 TaskFunction = Callable[[Any, TaskStatus], "TaskReturn | int"]
-#: The signature of a cleanup: C{cleanup(owner_or_None, user)}.
-Cleanup = Callable[[Optional["ITaskOwner"], Any], object]
+#: The signature of a cleanup: C{cleanup(owner_or_None, user)}; the owner
+#: provides L{twisted_lwstp.ITaskOwner}.
+Cleanup = Callable[[Any, Any], object]
+
+
+class TaskHost(Protocol):
+    """
+    What a task needs of the pool that runs it (a L{ThreadPool} is one).
+    """
+
+    def _in_reactor(self, what: str) -> None:
+        """
+        Raise C{RuntimeError} unless called in the pool's reactor thread.
+        """
+
+    def dequeue_task(self, task: Task) -> bool:
+        """
+        Stop C{task} (see L{twisted_lwstp.ThreadPool.dequeue_task}).
+        """
 
 
 class TaskInfo(NamedTuple):
@@ -92,8 +105,8 @@ class Task:
 
     def __init__(
         self,
-        pool: ThreadPool,
-        owner: ITaskOwner | None,
+        pool: TaskHost,
+        owner: Any,
         func: TaskFunction,
         user: Any,
         cleanup: Cleanup | None,
@@ -116,7 +129,7 @@ class Task:
         self._status = TaskStatus.QUEUED
         self._stop = False
         self._outlive = False
-        self._worker: _Worker | None = None
+        self._worker: Any = None  # the Worker running it (pool lock)
         self._t_state = now
         self._t_started: float | None = None
         self._t_ended: float | None = None

@@ -1,0 +1,175 @@
+# -*- test-case-name: tests.test_pool,tests.test_pool_stateful -*-
+"""
+The locked state machine: what every thread shares, and the transitions
+made under the pool lock.
+
+Runs in: any thread, always holding C{PoolCore._lock}.  Every method here
+ends in C{_locked}: its caller holds the lock.  No Twisted, no user code:
+nothing here can block, call out or raise, so a critical section is just
+the few lines of bookkeeping written out at its call site (marked
+C{# LOCK} / C{# UNLOCK} there, as lws marks its own).
+
+State owned (all guarded by C{_lock}): the wait queue, the idle workers,
+the mailbox of events for the reactor, the counters behind C{diagnose()},
+the finishing flag, and of each task its C{_status}, C{_stop},
+C{_outlive}, C{owner} and C{_worker}.
+
+The worker-side transitions of a task's life (see the diagram in
+L{twisted_lwstp._pool}) are made here, or in the two hot paths that would
+pay an extra call to come here: a worker's end of task
+(L{twisted_lwstp._worklife}) and admission (L{twisted_lwstp._pool}).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any, Callable, Protocol
+
+from ._status import TaskStatus
+from ._task import Task
+from ._wakeup import Mailbox
+from ._worker import SyncWait, WorkerHandle
+
+_QUEUED = TaskStatus.QUEUED
+_RUNNING = TaskStatus.RUNNING
+_SYNCING = TaskStatus.SYNCING
+_STOPPING = TaskStatus.STOPPING
+_FINISHED = TaskStatus.FINISHED
+_STOPPED = TaskStatus.STOPPED
+
+# Mailbox event kinds: (kind, subject) pairs posted by workers.
+SYNC_EVENT = 0  # subject: a task that returned SYNC
+DONE_EVENT = 1  # subject: a task that is done
+EXIT_EVENT = 2  # subject: a worker that exited
+
+
+class Call(Protocol):
+    """
+    Work handed over through C{callInThread*}: run once, then forgotten.
+    """
+
+    def run(self) -> None:
+        """
+        Run the work in the current (worker) thread; never raises.
+        """
+
+
+class Worker:
+    """
+    One worker: its wake lock and what it is doing.
+    """
+
+    __slots__ = ("index", "name", "wake", "item", "current", "handle", "sync_wait")
+
+    def __init__(self, index: int, name: str) -> None:
+        self.index = index
+        self.name = name
+        # Held by the worker while it runs; released by exactly one party to
+        # wake it, always while holding the pool lock and after moving the
+        # task (or worker) out of its waiting state, so that a wake-up is
+        # never lost or doubled.
+        self.wake = threading.Lock()
+        self.wake.acquire()
+        # Guarded by the pool lock: work handed to this idle worker.
+        self.item: Task | Call | None = None
+        # Guarded by the pool lock: what the worker is running.
+        self.current: Task | Call | None = None
+        # Reactor thread: how to join it.
+        self.handle: WorkerHandle | None = None
+        # Owned by the worker's own thread.
+        self.sync_wait = SyncWait()
+
+
+class PoolCore:
+    """
+    The shared state of a pool and its locked transitions.
+    """
+
+    def _init_core(
+        self, name: str, nthreads: int, max_queue_depth: int, clock: Callable[[], float]
+    ) -> None:
+        # Set once, read by every thread.
+        self.name = name
+        self._clock = clock
+        self._max_queue_depth = max_queue_depth
+        # Guarded by _lock.
+        self._lock = threading.Lock()
+        self._nthreads = nthreads
+        self._queue: OrderedDict[Task | Call, None] = OrderedDict()
+        self._queued_tasks = 0  # lws tasks in _queue (calls do not count)
+        self._idle: list[Worker] = []
+        self._mailbox: Mailbox[tuple[int, Any]] = Mailbox()
+        self._running = 0
+        self._ended = 0  # tasks ever done; done-but-unreaped = _ended - _reaped
+        self._threads = 0
+        self._finishing = False
+
+
+    def _begin_locked(self, task: Task, worker: Worker, now: float) -> None:
+        task._status = _STOPPING if task._stop else _RUNNING
+        task._worker = worker
+        task._t_started = now
+        task._t_state = now
+        worker.current = task
+        self._running += 1
+
+    def _take_locked(self, worker: Worker, now: float) -> Task | Call:
+        item, _ = self._queue.popitem(last=False)
+        if isinstance(item, Task):
+            self._queued_tasks -= 1
+            self._begin_locked(item, worker, now)
+        else:
+            worker.current = item
+            self._running += 1
+        return item
+
+    def _end_unrun_locked(self, task: Task, now: float) -> None:
+        task._status = _STOPPED
+        task._stop = True
+        task._t_state = task._t_ended = now
+        self._ended += 1
+
+    def _request_stop_locked(self, task: Task) -> None:
+        task._stop = True
+        status = task._status
+        if status is _RUNNING:
+            task._status = _STOPPING
+        elif status is _SYNCING:
+            self._release_locked(task, True)
+
+    def _release_locked(self, task: Task, stop: bool, now: float | None = None) -> None:
+        if now is None:
+            now = self._clock()
+        task._sync += now - task._t_state
+        task._t_state = now
+        if stop:
+            task._stop = True
+        task._status = _STOPPING if task._stop else _RUNNING
+        task._sync_seen = False
+        worker = task._worker
+        assert worker is not None
+        worker.wake.release()
+
+    def _wake_idle_locked(self) -> None:
+        for worker in self._idle:
+            worker.item = None
+            worker.wake.release()
+        self._idle.clear()
+
+    def _next_locked(self, worker: Worker, now: float) -> Task | Call | None:
+        """
+        What C{worker} does after finishing its work: the oldest queued
+        work, or nothing (it goes idle; when the pool is finishing it is
+        handed the exit instead).
+        """
+        if self._queue:
+            return self._take_locked(worker, now)
+        worker.current = None
+        if self._finishing:
+            # Exit: the worker blocks once more and wakes at once with None.
+            worker.item = None
+            worker.wake.release()
+        else:
+            self._idle.append(worker)
+        return None

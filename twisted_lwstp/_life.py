@@ -1,0 +1,138 @@
+# -*- test-case-name: tests.test_pool,tests.test_service -*-
+"""
+The pool's life: starting its workers, finishing, destroying, and
+Twisted's blocking C{stop}.
+
+Runs in: the reactor thread only; every public method checks that first.
+Transitions are made under the pool lock, marked C{# LOCK}.  Owns the
+Twisted compatibility flags C{started} and C{joined} (reactor thread).
+"""
+
+from __future__ import annotations
+
+from twisted.internet.defer import Deferred, succeed
+
+from ._core import DONE_EVENT, Worker
+from ._diagnostics import Diagnostics
+from ._task import Task
+
+
+class PoolLife(Diagnostics):
+    """
+    Start, finish, destroy, stop.
+    """
+
+    # Twisted ThreadPool compatibility attributes (reactor thread only).
+    started = False
+    joined = False
+
+    def start(self) -> None:
+        """
+        Start the worker threads; work enqueued before starts now.
+        Call it once, in the reactor thread.
+        """
+        self._in_reactor("start")
+        if self.started:
+            raise RuntimeError(f"{self!r} is already started")
+        if self._finishing:
+            raise RuntimeError(f"{self!r} is finishing and cannot start")
+        self.started = True
+        for index in range(self._nthreads):
+            self._workers.append(Worker(index, f"{self.name}-{index}"))
+        # Every worker starts parked on its wake lock, registered idle (or
+        # handed queued work, oldest first) before it runs at all.
+        now = self._clock()
+        with self._lock:  # LOCK (to the end of the block)
+            self._threads = self._nthreads
+            for worker in self._workers:
+                if self._queue:
+                    worker.item = self._take_locked(worker, now)
+                    worker.wake.release()
+                else:
+                    self._idle.append(worker)
+            # _idle is a stack (a worker that just ran is hot): reverse it
+            # once so that fresh work goes to worker 0 first.
+            self._idle.reverse()
+        for worker in self._workers:
+            worker.handle = self._runner.start_worker(
+                worker.name, self._work(worker), worker.wake
+            )
+        add_trigger = getattr(self._reactor, "addSystemEventTrigger", None)
+        if add_trigger is not None:
+            self._shutdown_trigger = add_trigger(
+                "during", "shutdown", self._reactor_shutdown
+            )
+
+    def finish(self) -> None:
+        """
+        Accept nothing new; every queued task becomes STOPPED (its owner is
+        told so it can reap it); running tasks are told STOPPING at their
+        next check-in, and a task blocked in SYNC is released now, told
+        STOPPING (its SYNC is its check-in: a paused or idle owner must not
+        hold up the shutdown); idle workers exit.  Work handed over through
+        C{callInThread} still runs.
+        """
+        self._in_reactor("finish")
+        stopped: list[Task] = []
+        with self._lock:  # LOCK (to the end of the block)
+            if self._finishing:
+                return
+            self._finishing = True
+            now = self._clock()
+            # Walk a snapshot: lws's own finish() loses its place after
+            # moving the first queued task; this stops all of them.
+            for item in list(self._queue):
+                if isinstance(item, Task):
+                    del self._queue[item]
+                    self._queued_tasks -= 1
+                    self._end_unrun_locked(item, now)
+                    stopped.append(item)
+            for worker in self._workers:
+                current = worker.current
+                if isinstance(current, Task):
+                    self._request_stop_locked(current)
+            self._wake_idle_locked()
+        self._syncing.clear()
+        for task in stopped:
+            # Its owner is told, so it can reap it (or it reaps itself).
+            self._deliver(DONE_EVENT, task)
+
+    def destroy(self) -> Deferred[None]:
+        """
+        Finish the pool, wait for every worker to exit without blocking the
+        reactor, then reap everything left.  The Deferred fires when that is
+        all done.
+        """
+        self._in_reactor("destroy")
+        self.finish()
+        if self._destroyed:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        if self._destroy_waiters is None:
+            self._destroy_waiters = []
+        self._destroy_waiters.append(d)
+        self._maybe_destroyed()
+        return d
+
+    def stop(self, timeout: float | None = None) -> None:
+        """
+        The blocking shutdown of Twisted's C{ThreadPool.stop}: refuse new
+        work, let work already handed over through C{callInThread*} run,
+        stop tasks as L{finish} does (which releases tasks blocked in SYNC
+        with stop), join the workers, then reap everything left.
+
+        @param timeout: At most this many seconds per worker (None: wait).
+        """
+        self._in_reactor("stop")
+        self.joined = True
+        self.finish()
+        for worker in self._workers:
+            if worker.handle is not None:
+                worker.handle.join(timeout)
+        self._drain()
+        self._maybe_destroyed(force=True)
+
+    def _reactor_shutdown(self) -> None:
+        self._shutdown_trigger = None
+        if not self._destroyed:
+            self.stop(timeout=10.0)
