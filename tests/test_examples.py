@@ -32,7 +32,7 @@ class ExampleTests(SynchronousTestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(
             proc.stdout.splitlines(),
-            ["defer_to_thread: 2cf24dba5fb0a30e", "deferToThreadPool: 2cf24dba5fb0a30e", "refused: 1"],
+            ["defer_to_thread: 2cf24dba5fb0a30e", "refused: 1", "deferToThreadPool: 2cf24dba5fb0a30e"],
         )
 
     def test_pytest_example(self) -> None:

@@ -23,7 +23,9 @@ from hypothesis.stateful import (
     invariant,
     precondition,
     rule,
+    run_state_machine_as_test,
 )
+from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from twisted_lwstp import (
@@ -105,6 +107,8 @@ class PoolMachine(RuleBasedStateMachine):
         self.finishing = False
         self.serial = 0
         self.by_user: dict[int, Task] = {}
+        self.staffed = threads  # workers not told to exit (rule 14)
+        self.excess = 0  # busy workers to exit when their task ends
 
     # -- helpers ---------------------------------------------------------
 
@@ -130,8 +134,14 @@ class PoolMachine(RuleBasedStateMachine):
         self.models[task].stop = True
 
     def promote(self) -> None:
-        """A worker freed up: the oldest queued task starts."""
-        if self.queue:
+        """
+        A worker freed up: it exits if the pool shrank below its workers,
+        else the oldest queued task starts.
+        """
+        if self.excess or self.finishing:
+            self.excess = max(0, self.excess - 1)
+            self.staffed -= 1
+        elif self.queue:
             first = self.queue.pop(0)
             self.models[first].status = S.RUNNING
 
@@ -159,7 +169,7 @@ class PoolMachine(RuleBasedStateMachine):
         expect_refusal = None
         if self.finishing:
             expect_refusal = PoolFinished
-        elif self.on_thread() >= self.threads and len(self.queue) >= self.depth:
+        elif self.staffed - self.on_thread() <= 0 and len(self.queue) >= self.depth:
             expect_refusal = QueueFull
         try:
             task = self.pool.enqueue(o, self.task_fn, user=user, cleanup=self.cleanup)
@@ -169,7 +179,7 @@ class PoolMachine(RuleBasedStateMachine):
             return
         assert expect_refusal is None, expect_refusal
         self.by_user[user] = task
-        if self.on_thread() < self.threads:
+        if self.staffed - self.on_thread() > 0:
             self.models[task] = Model(S.RUNNING, o)
         else:
             self.models[task] = Model(S.QUEUED, o)
@@ -309,11 +319,36 @@ class PoolMachine(RuleBasedStateMachine):
         """Stepping is most of a pool's life: give it more weight."""
         self.step(data, data.draw(st.sampled_from([R.CHECKING_IN, R.SYNC, R.FINISHED])))
 
+    @rule(threads=st.integers(0, 3))
+    def resize(self, threads: int) -> None:
+        """
+        Rule 14: shrinking dismisses idle workers now and busy ones when
+        their task ends; growing starts workers that take queued tasks,
+        oldest first.  Nothing running is interrupted.
+        """
+        before = {t: m.status for t, m in self.models.items()}
+        self.pool.adjustPoolsize(minthreads=0, maxthreads=threads)
+        self.threads = threads
+        idle = self.staffed - self.on_thread()
+        over = self.staffed - threads
+        dismissed = min(max(over, 0), idle)
+        self.staffed -= dismissed
+        self.excess = max(0, over - dismissed)
+        if not self.finishing and self.staffed < threads:
+            for _ in range(threads - self.staffed):
+                self.staffed += 1
+                if self.queue:
+                    self.models[self.queue.pop(0)].status = S.RUNNING
+        for task, status in before.items():
+            if status in ON_THREAD:
+                assert task.status is status, "a resize interrupted a task"
+
     @precondition(lambda self: not self.finishing and self.serial >= 6)
     @rule()
     def finish(self) -> None:
         self.pool.finish()
         self.finishing = True
+        self.staffed = self.on_thread()  # idle workers exit
         for task in list(self.queue):
             self.end_unrun(task)
             if self.models[task].owner is None:
@@ -349,7 +384,7 @@ class PoolMachine(RuleBasedStateMachine):
             return
         d = self.pool.diagnose()
         live = [m for m in self.models.values() if not m.reaped]
-        expected_threads = self.threads - sum(1 for w in self.h.workers if w.exited)
+        expected_threads = len(self.h.workers) - sum(1 for w in self.h.workers if w.exited)
         assert d == Diagnosis(
             running=sum(1 for m in live if m.status in ON_THREAD),
             threads=expected_threads,
@@ -372,10 +407,19 @@ class PoolMachine(RuleBasedStateMachine):
         assert self.pool.dump_tasks() == []
 
 
-PoolMachine.TestCase.settings = settings(
+SETTINGS = settings(
     max_examples=300,
     stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-StatefulPoolTests = PoolMachine.TestCase
+
+
+class StatefulPoolTests(SynchronousTestCase):
+    """
+    A test method (not hypothesis's runTest) so that trial runs it too.
+    """
+
+    def test_pool_follows_the_model(self) -> None:
+        run_state_machine_as_test(PoolMachine, settings=SETTINGS)
+        self.flushLoggedErrors()

@@ -10,6 +10,7 @@ from ._diagnostics import Diagnosis
 from ._errors import EnqueueRefused, PoolFinished, QueueFull, TaskFailed
 from ._interfaces import ITaskOwner
 from ._pool import ThreadPool
+from .reactor import install_pool
 from ._protocol import TaskOwnerMixin
 from ._service import ThreadPoolService
 from ._status import TaskReturn, TaskStatus
@@ -29,4 +30,5 @@ __all__ = [
     "TaskStatus",
     "ThreadPool",
     "ThreadPoolService",
+    "install_pool",
 ]

@@ -82,19 +82,25 @@ class TwistedPoolFacade(PoolLife):
         if not callable(func):
             raise TypeError(f"func must be callable, not {type(func).__name__}")
         call = CallInThread(onResult, func, args, kw)
+        hired = None
         with self._lock:  # LOCK (to the end of the block)
             if self._finishing:
                 dropped = True
             else:
                 dropped = False
-                if self._idle:
-                    worker = self._idle.pop()
+                if self._idle or self._can_hire_now_locked():
+                    if self._idle:
+                        worker = self._idle.pop()
+                    else:
+                        worker = hired = self._new_worker_locked()
                     self._running += 1
                     worker.current = call
                     worker.item = call
                     worker.wake.release()
                 else:
                     self._queue[call] = None
+        if hired is not None:
+            self._start_workers([hired])
         if dropped:
             _log.warn(
                 "Pool {pool} is stopping: dropped {func!r}", pool=self.name, func=func

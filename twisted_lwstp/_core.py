@@ -87,15 +87,28 @@ class PoolCore:
     """
 
     def _init_core(
-        self, name: str, nthreads: int, max_queue_depth: int, clock: Callable[[], float]
+        self,
+        name: str,
+        nthreads: int,
+        min_threads: int,
+        on_demand: bool,
+        max_queue_depth: int,
+        clock: Callable[[], float],
     ) -> None:
         # Set once, read by every thread.
         self.name = name
         self._clock = clock
         self._max_queue_depth = max_queue_depth
+        self._on_demand = on_demand  # start workers when work finds none idle
         # Guarded by _lock.
         self._lock = threading.Lock()
-        self._nthreads = nthreads
+        self._nthreads = nthreads  # the most workers (rule 14; Twisted's max)
+        self._min_threads = min_threads  # workers kept once started (min)
+        self._hiring = False  # started and not finishing: workers may start
+        self._staffed = 0  # live workers not told to exit
+        self._excess = 0  # busy workers to dismiss when their work ends
+        self._next_index = 0  # the number in the next worker's name
+        self._workers: list[Worker] = []  # started and not yet joined
         self._queue: OrderedDict[Task | Call, None] = OrderedDict()
         self._queued_tasks = 0  # lws tasks in _queue (calls do not count)
         self._idle: list[Worker] = []
@@ -151,25 +164,122 @@ class PoolCore:
         assert worker is not None
         worker.wake.release()
 
+    def _dismiss_locked(self, worker: Worker) -> None:
+        """
+        Tell an idle worker, or one whose work just ended, to exit: it
+        wakes (or blocks once more and wakes at once) with no work.
+        """
+        worker.current = None
+        worker.item = None
+        self._staffed -= 1
+        worker.wake.release()
+
     def _wake_idle_locked(self) -> None:
         for worker in self._idle:
-            worker.item = None
-            worker.wake.release()
+            self._dismiss_locked(worker)
         self._idle.clear()
 
     def _next_locked(self, worker: Worker, now: float) -> Task | Call | None:
         """
-        What C{worker} does after finishing its work: the oldest queued
-        work, or nothing (it goes idle; when the pool is finishing it is
-        handed the exit instead).
+        What C{worker} does after finishing its work: exit if the pool has
+        shrunk below its workers (rule 14), else the oldest queued work, or
+        nothing (it goes idle; when the pool is finishing it exits).
         """
+        if self._excess:
+            self._excess -= 1
+            self._dismiss_locked(worker)
+            return None
         if self._queue:
             return self._take_locked(worker, now)
-        worker.current = None
         if self._finishing:
-            # Exit: the worker blocks once more and wakes at once with None.
-            worker.item = None
+            self._dismiss_locked(worker)
+        else:
+            worker.current = None
+            self._idle.append(worker)
+        return None
+
+    # -- size (MODEL.md rule 14) -------------------------------------------
+
+    def _hire_locked(self, now: float) -> Worker:
+        """
+        A new worker, counted and registered, handed the oldest queued
+        work or else idle.  The caller starts its thread once the lock is
+        released (C{PoolLife._start_workers}).
+        """
+        worker = self._new_worker_locked()
+        if self._queue:
+            worker.item = self._take_locked(worker, now)
             worker.wake.release()
         else:
             self._idle.append(worker)
-        return None
+        return worker
+
+    def _new_worker_locked(self) -> Worker:
+        """
+        A new worker, counted and registered, with no work yet.
+        """
+        index = self._next_index
+        self._next_index += 1
+        worker = Worker(index, f"{self.name}-{index}")
+        self._workers.append(worker)
+        self._staffed += 1
+        self._threads += 1
+        return worker
+
+    def _can_hire_now_locked(self) -> bool:
+        """
+        Whether work that finds no idle worker starts a new one (rule 14):
+        an on-demand pool, started, below its most, nothing queued ahead.
+        """
+        return (
+            self._on_demand and self._hiring
+            and self._staffed < self._nthreads and not self._queue
+        )
+
+    def _hires_locked(self, now: float) -> list[Worker]:
+        """
+        Hire what the pool lacks now: up to C{min} workers, and one per
+        queued item (on demand) or up to the most (otherwise).
+        """
+        if not self._hiring:
+            return []
+        room = self._nthreads - self._staffed
+        wanted = min(len(self._queue), room) if self._on_demand else room
+        count = min(room, max(self._min_threads - self._staffed, wanted))
+        return [self._hire_locked(now) for _ in range(count)]
+
+    def _unhire_locked(self, worker: Worker) -> None:
+        """
+        Undo L{_hire_locked} for a worker whose thread did not start: its
+        work goes back to the head of the queue.
+        """
+        self._workers.remove(worker)
+        self._staffed -= 1
+        self._threads -= 1
+        if worker in self._idle:
+            self._idle.remove(worker)
+        item, worker.item, worker.current = worker.item, None, None
+        if item is None:
+            return
+        self._running -= 1
+        if isinstance(item, Task):
+            item._status = _QUEUED
+            item._worker = None
+            item._t_started = None
+            self._queued_tasks += 1
+        self._queue[item] = None
+        self._queue.move_to_end(item, last=False)
+
+    def _resize_locked(self, min_threads: int, max_threads: int) -> None:
+        """
+        New bounds.  Shrinking dismisses idle workers now (the coldest
+        first) and busy ones when their current work ends; it never
+        interrupts work.
+        """
+        self._min_threads = min_threads
+        self._nthreads = max_threads
+        over = self._staffed - max_threads
+        while over > 0 and self._idle:
+            self._dismiss_locked(self._idle.pop(0))
+            over -= 1
+        self._excess = max(0, over)

@@ -12,9 +12,15 @@ from __future__ import annotations
 
 from twisted.internet.defer import Deferred, succeed
 
+from twisted.logger import Logger
+
+from ._checks import check_int
 from ._core import DONE_EVENT, Worker
 from ._diagnostics import Diagnostics
 from ._task import Task
+
+
+_log = Logger(namespace="twisted_lwstp")
 
 
 class PoolLife(Diagnostics):
@@ -25,6 +31,54 @@ class PoolLife(Diagnostics):
     # Twisted ThreadPool compatibility attributes (reactor thread only).
     started = False
     joined = False
+
+    def _start_workers(self, hired: list[Worker]) -> None:
+        """
+        Start the threads of workers just hired (any thread, no lock held).
+        A thread that cannot start is logged and its hire undone: work it
+        was handed goes back to the head of the queue, so nothing is lost.
+        """
+        for worker in hired:
+            try:
+                worker.handle = self._runner.start_worker(
+                    worker.name, self._work(worker), worker.wake
+                )
+            except Exception:
+                _log.failure("Pool {pool} could not start {worker}", pool=self.name,
+                             worker=worker.name)
+                with self._lock:  # LOCK (to the end of the block)
+                    self._unhire_locked(worker)
+
+    def adjustPoolsize(self, minthreads: int | None = None,
+                       maxthreads: int | None = None) -> None:
+        """
+        As Twisted's C{ThreadPool.adjustPoolsize} (MODEL.md rule 14): new
+        bounds, at any time.  Growing starts queued work at once, oldest
+        first; shrinking never interrupts work: idle workers beyond the
+        new most exit now, busy ones when their current task or call ends.
+        Admission always uses the current most.  Safe from any thread.
+
+        @raise ValueError: C{minthreads} > C{maxthreads}, or either < 0.
+        """
+        low = self._min_threads if minthreads is None else check_int("minthreads", minthreads, 0)
+        high = self._nthreads if maxthreads is None else check_int("maxthreads", maxthreads, 0)
+        if low > high:
+            raise ValueError(f"minthreads ({low}) must be <= maxthreads ({high})")
+        now = self._clock()
+        with self._lock:  # LOCK (to the end of the block)
+            self._resize_locked(low, high)
+            hired = self._hires_locked(now)
+        self._start_workers(hired)
+
+    @property
+    def min(self) -> int:
+        """Twisted's C{min}: workers kept once started."""
+        return self._min_threads
+
+    @property
+    def max(self) -> int:
+        """Twisted's C{max}: the most workers (the same as C{threads})."""
+        return self._nthreads
 
     def start(self) -> None:
         """
@@ -37,26 +91,14 @@ class PoolLife(Diagnostics):
         if self._finishing:
             raise RuntimeError(f"{self!r} is finishing and cannot start")
         self.started = True
-        for index in range(self._nthreads):
-            self._workers.append(Worker(index, f"{self.name}-{index}"))
-        # Every worker starts parked on its wake lock, registered idle (or
-        # handed queued work, oldest first) before it runs at all.
         now = self._clock()
         with self._lock:  # LOCK (to the end of the block)
-            self._threads = self._nthreads
-            for worker in self._workers:
-                if self._queue:
-                    worker.item = self._take_locked(worker, now)
-                    worker.wake.release()
-                else:
-                    self._idle.append(worker)
+            self._hiring = True
+            hired = self._hires_locked(now)
             # _idle is a stack (a worker that just ran is hot): reverse it
             # once so that fresh work goes to worker 0 first.
             self._idle.reverse()
-        for worker in self._workers:
-            worker.handle = self._runner.start_worker(
-                worker.name, self._work(worker), worker.wake
-            )
+        self._start_workers(hired)
         add_trigger = getattr(self._reactor, "addSystemEventTrigger", None)
         if add_trigger is not None:
             self._shutdown_trigger = add_trigger(
@@ -78,6 +120,7 @@ class PoolLife(Diagnostics):
             if self._finishing:
                 return
             self._finishing = True
+            self._hiring = False
             now = self._clock()
             # Walk a snapshot: lws's own finish() loses its place after
             # moving the first queued task; this stops all of them.
@@ -126,7 +169,9 @@ class PoolLife(Diagnostics):
         self._in_reactor("stop")
         self.joined = True
         self.finish()
-        for worker in self._workers:
+        with self._lock:  # LOCK (to the end of the block)
+            workers = list(self._workers)
+        for worker in workers:
             if worker.handle is not None:
                 worker.handle.join(timeout)
         self._drain()

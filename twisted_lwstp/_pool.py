@@ -83,6 +83,10 @@ class ThreadPool(TwistedPoolFacade):
     @param clock: Returns the current time in seconds; defaults to the
         reactor's C{seconds}.  Called from worker threads too.
     @param runner: Starts the workers; defaults to real threads.
+    @param on_demand: Start workers as work arrives (as Twisted's pool
+        does) instead of all at C{start()}; C{threads} stays the most.
+    @param min_threads: Workers started by C{start()} and kept; defaults
+        to C{threads}, or to 0 for an on-demand pool.
     """
 
     def __init__(
@@ -95,8 +99,16 @@ class ThreadPool(TwistedPoolFacade):
         sync_timeout: float = 300.0,
         clock: Callable[[], float] | None = None,
         runner: WorkerRunner | None = None,
+        on_demand: bool = False,
+        min_threads: int | None = None,
     ) -> None:
         nthreads = check_int("threads", threads, 1)
+        if min_threads is None:
+            low = 0 if on_demand else nthreads
+        else:
+            low = check_int("min_threads", min_threads, 0)
+            if low > nthreads:
+                raise ValueError(f"min_threads ({low}) must be <= threads ({nthreads})")
         depth = check_int("max_queue_depth", max_queue_depth, 0)
         if not isinstance(name, str) or not name:
             raise TypeError(f"name must be a non-empty str, got {name!r}")
@@ -112,7 +124,8 @@ class ThreadPool(TwistedPoolFacade):
             reactor = _reactor
         if clock is not None and not callable(clock):
             raise TypeError("clock must be callable")
-        self._init_core(name, nthreads, depth, clock if clock is not None else reactor.seconds)
+        self._init_core(name, nthreads, low, bool(on_demand), depth,
+                        clock if clock is not None else reactor.seconds)
         self._init_worklife(partial(reactor.callFromThread, self._drain))
         self._init_reactor_side(reactor, float(sync_timeout))
         # Set once.
@@ -221,11 +234,15 @@ class ThreadPool(TwistedPoolFacade):
         # a refused task is simply dropped (it was never registered).
         now = self._clock()
         t = Task(self, owner, func, user, cleanup, name, copy_context(), now)
+        hired = None
         with self._lock:  # LOCK (to the end of the block)
             if self._finishing:
                 raise PoolFinished(f"pool {self.name!r} is finishing")
-            if self._idle:
-                worker = self._idle.pop()
+            if self._idle or self._can_hire_now_locked():
+                if self._idle:
+                    worker = self._idle.pop()
+                else:
+                    worker = hired = self._new_worker_locked()
                 self._begin_locked(t, worker, now)
                 worker.item = t
                 worker.wake.release()
@@ -238,6 +255,10 @@ class ThreadPool(TwistedPoolFacade):
                     f"and {self._queued_tasks} tasks queued "
                     f"(max_queue_depth={self._max_queue_depth})"
                 )
+        if hired is not None:
+            # Admitted: whatever happens to the thread, the task is kept
+            # (a thread that cannot start puts it back in the queue).
+            self._start_workers([hired])
         return t
 
     def dequeue_task(self, task: Task) -> bool:

@@ -70,7 +70,6 @@ class ReactorSide(WorkerLife):
         self._reactor_ident = threadable.ioThread or threading.get_ident()
         self._sync_timeout = sync_timeout
         # Reactor thread only.
-        self._workers: list[Worker] = []
         self._owners: dict[int, OwnerState] = {}  # by id(owner)
         self._live: dict[Task, None] = {}
         self._reaped = 0  # tasks ever reaped
@@ -112,9 +111,22 @@ class ReactorSide(WorkerLife):
         for kind, subject in events:
             if kind != EXIT_EVENT:
                 self._deliver(kind, subject)
+            else:
+                self._bury(subject)
         if self._destroy_waiters is not None:
             # A worker's exit (or the last end) may complete a destroy.
             self._maybe_destroyed()
+
+    def _bury(self, worker: Worker) -> None:
+        """
+        A worker posted its exit and is returning: join it (microseconds),
+        so that a thread is counted gone only when it really is.
+        """
+        handle = worker.handle
+        if handle is not None:
+            handle.join()
+        with self._lock:  # LOCK (to the end of the block)
+            self._workers.remove(worker)
 
     def _deliver(self, kind: int, task: Task) -> None:
         """
@@ -244,7 +256,9 @@ class ReactorSide(WorkerLife):
             # Every worker has posted its exit and is returning: joining
             # takes microseconds, and a thread is counted gone only when it
             # really is.
-            for worker in self._workers:
+            with self._lock:  # LOCK (to the end of the block)
+                workers = list(self._workers)
+            for worker in workers:
                 if worker.handle is not None:
                     worker.handle.join()
         self._destroyed = True

@@ -23,17 +23,18 @@ async def main(reactor) -> None:
     # Instead of deferToThread(digest, ...): bounded, cancellable, named threads.
     print("defer_to_thread:", await pool.defer_to_thread(digest, b"hello"))
 
-    # Code written for Twisted's ThreadPool works unchanged.
-    print("deferToThreadPool:", await deferToThreadPool(reactor, pool, digest, b"hello"))
-
     # Unlike deferToThread, the queue is bounded: with 2 threads busy and 4
-    # calls waiting, a 7th call is refused at once.
+    # calls waiting, a 7th call is refused at once.  (An lws task's worker is
+    # idle again by the time its Deferred fires, so both threads are free.)
     gate = threading.Event()
     calls = [pool.defer_to_thread(gate.wait, 30) for _ in range(7)]
     gate.set()
     outcomes = await defer.DeferredList(calls, consumeErrors=True)
     refused = sum(1 for ok, result in outcomes if not ok and result.check(QueueFull))
     print("refused:", refused)
+
+    # Code written for Twisted's ThreadPool works unchanged.
+    print("deferToThreadPool:", await deferToThreadPool(reactor, pool, digest, b"hello"))
 
     await pool.destroy()
 

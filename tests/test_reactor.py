@@ -1,0 +1,220 @@
+"""
+The lwstp reactor (issue 11), each case in its own process (a process has
+one global reactor): the plugin, the pool it installs, on-demand workers,
+coalesced wake-ups, the environment variables, install_pool, and Twisted's
+own global-reactor suites run under it with the same result as under the
+stock reactor.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from twisted_lwstp.reactor import ConfigurationError, PoolConfig
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+
+
+def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 60) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+        timeout=timeout, cwd=ROOT, env=dict(os.environ, **(env or {})),
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc.stdout
+
+
+class ConfigTests(SynchronousTestCase):
+    def test_defaults_and_values(self) -> None:
+        self.assertEqual(PoolConfig.from_environ({}), PoolConfig(10, 64, 300.0))
+        self.assertEqual(
+            PoolConfig.from_environ({"LWSTP_THREADS": "3", "LWSTP_MAX_QUEUE_DEPTH": "0",
+                                     "LWSTP_SYNC_TIMEOUT": "2.5"}),
+            PoolConfig(3, 0, 2.5),
+        )
+
+    def test_bad_values_name_the_variable_and_the_value(self) -> None:
+        for env, text in [
+            ({"LWSTP_THREADS": "ten"}, "LWSTP_THREADS='ten' is not an integer"),
+            ({"LWSTP_THREADS": "0"}, "LWSTP_THREADS='0' must be an integer >= 1"),
+            ({"LWSTP_MAX_QUEUE_DEPTH": "-1"}, "LWSTP_MAX_QUEUE_DEPTH='-1' must be"),
+            ({"LWSTP_SYNC_TIMEOUT": "inf"}, "LWSTP_SYNC_TIMEOUT='inf' must be a number > 0"),
+            ({"LWSTP_SYNC_TIMEOUT": "soon"}, "LWSTP_SYNC_TIMEOUT='soon' is not a number"),
+        ]:
+            with self.assertRaises(ConfigurationError) as caught:
+                PoolConfig.from_environ(env)
+            self.assertIn(text, str(caught.exception))
+
+
+class PluginTests(SynchronousTestCase):
+    def test_twistd_and_trial_list_the_reactor(self) -> None:
+        for tool in ("twistd", "trial"):
+            out = subprocess.run([os.path.join(BIN, tool), "--help-reactors"],
+                                 capture_output=True, text=True, timeout=60, cwd=ROOT).stdout
+            self.assertRegex(out, r"\n\s+lwstp\s", tool)
+
+    def test_bad_variable_stops_twistd_with_one_clear_line(self) -> None:
+        proc = subprocess.run(
+            [os.path.join(BIN, "twistd"), "-n", "--reactor=lwstp", "web", "--port",
+             "tcp:0:interface=127.0.0.1"],
+            capture_output=True, text=True, timeout=60, cwd=ROOT,
+            env=dict(os.environ, LWSTP_THREADS="many"),
+        )
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("LWSTP_THREADS='many' is not an integer", proc.stdout + proc.stderr)
+        self.assertNotIn("Traceback", proc.stdout + proc.stderr)
+
+
+class InstalledReactorTests(SynchronousTestCase):
+    def test_the_reactor_pool_is_ours_on_demand_and_named(self) -> None:
+        out = run_python(
+            """
+            import threading
+            from twisted_lwstp import reactor as lwstp_reactor, ThreadPool
+            reactor = lwstp_reactor.install()
+            from twisted.internet import threads, defer
+
+            def names():
+                return sorted(t.name for t in threading.enumerate()
+                              if t.name.startswith("twisted.internet.reactor"))
+
+            @defer.inlineCallbacks
+            def main():
+                pool = reactor.getThreadPool()
+                print("ours", isinstance(pool, ThreadPool), pool.name, pool.min, pool.max)
+                yield defer.succeed(None)
+                print("idle threads", names())
+                got = yield defer.gatherResults([
+                    threads.deferToThread(lambda: threading.current_thread().name)
+                    for _ in range(20)])
+                print("ran on", sorted(set(n.rsplit("-", 1)[0] for n in got)))
+                print("at most", pool.diagnose().threads <= 10)
+                addr = yield reactor.resolve("localhost")
+                print("resolved", addr in ("127.0.0.1", "::1"))
+                reactor.stop()
+
+            reactor.callWhenRunning(main)
+            reactor.run()
+            print("after stop", names())
+            """,
+            env={"LWSTP_THREADS": "4"},
+        )
+        self.assertIn("ours True twisted.internet.reactor 0 4", out)
+        self.assertIn("idle threads []", out)
+        self.assertIn("ran on ['twisted.internet.reactor']", out)
+        self.assertIn("at most True", out)
+        self.assertIn("resolved True", out)
+        self.assertIn("after stop []", out)
+
+    def test_call_from_thread_wakes_once_per_batch_and_keeps_order(self) -> None:
+        out = run_python(
+            """
+            import threading
+            from twisted_lwstp import reactor as lwstp_reactor
+            reactor = lwstp_reactor.install()
+            seen = {i: [] for i in range(4)}
+            writes = [0]
+
+            def main():
+                waker = reactor.waker
+                original = waker.wakeUp
+                def counted():
+                    writes[0] += 1
+                    original()
+                waker.wakeUp = counted
+                go = threading.Barrier(4)
+                def producer(i):
+                    go.wait()
+                    for n in range(2500):
+                        reactor.callFromThread(seen[i].append, n)
+                    reactor.callFromThread(done)
+                finished = [0]
+                def done():
+                    finished[0] += 1
+                    if finished[0] == 4:
+                        for t in ts:
+                            t.join()
+                        reactor.stop()
+                ts = [threading.Thread(target=producer, args=(i,)) for i in range(4)]
+                for t in ts:
+                    t.start()
+
+            reactor.callWhenRunning(main)
+            reactor.run()
+            print("ordered", all(seen[i] == list(range(2500)) for i in range(4)))
+            print("writes", writes[0])
+            """
+        )
+        self.assertIn("ordered True", out)
+        writes = int(re.search(r"writes (\d+)", out).group(1))
+        # 10,004 calls; one write per call would be 10,004.
+        self.assertLess(writes, 10_004 // 2, out)
+
+    def test_install_pool_before_and_after_thread_work(self) -> None:
+        out = run_python(
+            """
+            from twisted.internet import reactor, threads
+            from twisted_lwstp import install_pool, ThreadPool
+
+            pool = install_pool(threads=3, name="mine")
+            print("swapped", reactor.getThreadPool() is pool, isinstance(pool, ThreadPool))
+
+            def main():
+                d = threads.deferToThread(lambda: 42)
+                def check(v):
+                    print("result", v)
+                    try:
+                        install_pool()
+                    except RuntimeError as e:
+                        print("too late", "too late" in str(e))
+                    reactor.stop()
+                d.addCallback(check)
+
+            reactor.callWhenRunning(main)
+            reactor.run()
+            """
+        )
+        self.assertIn("swapped True True", out)
+        self.assertIn("result 42", out)
+        self.assertIn("too late True", out)
+
+
+#: Twisted's own modules that use the global reactor's threads, waker,
+#: signals and child processes.
+TWISTED_SUITES = [
+    "twisted.test.test_threads",
+    "twisted.test.test_internet",
+    "twisted.test.test_process",
+    "twisted.internet.test.test_sigchld",
+]
+
+
+class TwistedSuitesTests(SynchronousTestCase):
+    def trial(self, reactor: str) -> str:
+        proc = subprocess.run(
+            [os.path.join(BIN, "trial"), f"--reactor={reactor}", *TWISTED_SUITES],
+            capture_output=True, text=True, timeout=600, cwd=self.mktemp_dir(),
+        )
+        lines = proc.stdout.strip().splitlines()
+        summary = " / ".join(line for line in lines[-3:] if line.strip())
+        print(f"--reactor={reactor}: {summary}")
+        return lines[-1] if lines else proc.stderr
+
+    def mktemp_dir(self) -> str:
+        from ._helpers import temp_dir
+
+        return temp_dir(self)
+
+    def test_twisted_suites_give_the_same_result_as_under_epoll(self) -> None:
+        ours = self.trial("lwstp")
+        stock = self.trial("epoll")
+        self.assertTrue(ours.startswith("PASSED"), ours)
+        self.assertEqual(ours, stock)

@@ -1,0 +1,276 @@
+# -*- test-case-name: tests.test_reactor -*-
+"""
+The C{lwstp} reactor: the platform's default reactor (epoll on Linux) whose
+thread pool is a L{twisted_lwstp.ThreadPool}, and whose C{callFromThread}
+wakes the reactor once per batch instead of once per call.
+
+One flag moves a whole program onto the pool::
+
+    twistd --reactor=lwstp ...
+    trial --reactor=lwstp ...
+
+or, from code, before anything imports C{twisted.internet.reactor}::
+
+    from twisted_lwstp import reactor as lwstp_reactor
+    lwstp_reactor.install()
+
+Environment variables, read when the reactor is installed:
+
+ - C{LWSTP_THREADS}: the most workers of the reactor's pool (default 10,
+   as Twisted's); workers start on demand and idle ones are kept.
+ - C{LWSTP_MAX_QUEUE_DEPTH}: how many lws tasks may wait (default 64;
+   C{callInThread} work is never refused, as with Twisted's pool).
+ - C{LWSTP_SYNC_TIMEOUT}: seconds a task may wait in SYNC (default 300).
+
+A bad value raises L{ConfigurationError} naming the variable and the value
+(C{twistd} and C{trial} print it and exit 1).
+
+Runs in: C{install} in the main thread at start-up; C{callFromThread} in
+any thread; the rest in the reactor thread.  The coalescing state, one
+flag, is documented where it is defined.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from twisted.internet.main import installReactor
+from twisted.logger import Logger
+
+from ._pool import ThreadPool
+
+__all__ = ["ConfigurationError", "LwstpReactor", "PoolConfig", "install", "install_pool"]
+
+_log = Logger(namespace="twisted_lwstp")
+
+#: The name of the reactor's pool, as Twisted names its own.
+POOL_NAME = "twisted.internet.reactor"
+
+
+class ConfigurationError(ValueError):
+    """
+    An C{LWSTP_*} variable, or an argument of L{install_pool}, is invalid.
+    """
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """
+    How the reactor's pool is built.
+    """
+
+    threads: int = 10
+    max_queue_depth: int = 64
+    sync_timeout: float = 300.0
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> PoolConfig:
+        """
+        Read C{LWSTP_THREADS}, C{LWSTP_MAX_QUEUE_DEPTH} and
+        C{LWSTP_SYNC_TIMEOUT}; unset ones keep their defaults.
+
+        @raise ConfigurationError: a value is not a valid number.
+        """
+        env = os.environ if environ is None else environ
+        default = cls()
+        return cls(
+            threads=_read(env, "LWSTP_THREADS", int, 1, default.threads),
+            max_queue_depth=_read(env, "LWSTP_MAX_QUEUE_DEPTH", int, 0, default.max_queue_depth),
+            sync_timeout=_read(env, "LWSTP_SYNC_TIMEOUT", float, 0, default.sync_timeout),
+        )
+
+
+def _read(env: Mapping[str, str], name: str, kind: Callable[[str], Any], low: float,
+          default: Any) -> Any:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    what = "an integer" if kind is int else "a number"
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not {what}") from None
+    if kind is float and not (value > low and value < float("inf")):
+        raise ConfigurationError(f"{name}={raw!r} must be {what} > {low:g}")
+    if kind is int and value < low:
+        raise ConfigurationError(f"{name}={raw!r} must be {what} >= {low:g}")
+    return value
+
+
+def _make_pool(reactor: Any, config: PoolConfig, name: str = POOL_NAME) -> ThreadPool:
+    return ThreadPool(
+        config.threads,
+        config.max_queue_depth,
+        name,
+        reactor=reactor,
+        sync_timeout=config.sync_timeout,
+        on_demand=True,
+        min_threads=0,
+    )
+
+
+def _platform_reactor_class() -> type:
+    """
+    The reactor class C{twisted.internet.default} would install here.
+    """
+    try:
+        from twisted.internet.epollreactor import EPollReactor
+
+        return EPollReactor
+    except ImportError:  # pragma: no cover - not Linux
+        from twisted.internet.pollreactor import PollReactor
+
+        return PollReactor
+
+
+class _LwstpMixin:
+    """
+    What the lwstp reactor changes in its base reactor: the pool, and a
+    C{callFromThread} that wakes the reactor once per batch.
+    """
+
+    threadpool: Any
+    _threadpoolStartupID: Any
+    threadpoolShutdownID: Any
+
+    def __init__(self, config: PoolConfig | None = None) -> None:
+        self._lwstp_config = config if config is not None else PoolConfig()
+        # Whether a wake-up is on its way: set by any thread that writes to
+        # the waker, cleared by the reactor thread just before it takes the
+        # queued calls.  Plain attribute stores and loads are atomic; a race
+        # costs at most one extra write, never a lost wake-up (see
+        # runUntilCurrent).
+        self._lwstp_wake_pending = False
+        # The calls from threads.  A deque: append (any thread) and popleft
+        # (reactor thread) are atomic, and it is never replaced, so no call
+        # can land in a list the reactor already let go of.  The base
+        # reactor's own threadCallQueue stays empty: nothing appends to it.
+        self._lwstp_calls: deque[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
+        self._lwstp_calls = deque()
+        super().__init__()  # type: ignore[call-arg]
+
+    def callFromThread(self, f: Callable[..., Any], *args: object, **kwargs: object) -> None:
+        """
+        As C{IReactorFromThreads.callFromThread}; the waker is written only
+        when no wake-up is pending already.
+        """
+        assert callable(f), f"{f} is not callable"
+        self._lwstp_calls.append((f, args, kwargs))
+        if not self._lwstp_wake_pending:
+            self._lwstp_wake_pending = True
+            self.wakeUp()  # type: ignore[attr-defined]
+
+    def runUntilCurrent(self) -> None:
+        """
+        Run the calls queued from threads, in order, then the timed calls.
+        """
+        queue = self._lwstp_calls
+        if queue:
+            # Cleared before counting: a call appended after this line finds
+            # the flag clear and wakes the reactor again; one appended
+            # before it is counted here and runs now.
+            self._lwstp_wake_pending = False
+            popleft = queue.popleft
+            for _ in range(len(queue)):
+                f, a, kw = popleft()
+                try:
+                    f(*a, **kw)
+                except BaseException:
+                    _log.failure("while calling from thread")
+        super().runUntilCurrent()  # type: ignore[misc]
+
+    def _initThreadPool(self) -> None:
+        self.threadpool = _make_pool(self, self._lwstp_config)
+        self._threadpoolStartupID = self.callWhenRunning(  # type: ignore[attr-defined]
+            self.threadpool.start
+        )
+        self.threadpoolShutdownID = self.addSystemEventTrigger(  # type: ignore[attr-defined]
+            "during", "shutdown", self._stopThreadPool  # type: ignore[attr-defined]
+        )
+
+
+LwstpReactor: type = type("LwstpReactor", (_LwstpMixin, _platform_reactor_class()), {
+    "__doc__": "The platform's default reactor, on a twisted_lwstp pool, with "
+               "coalesced wake-ups.",
+    "__module__": __name__,
+})
+
+
+def install(config: PoolConfig | None = None) -> Any:
+    """
+    Install the lwstp reactor as C{twisted.internet.reactor}.
+
+    @param config: How to build its pool; by default read from the
+        C{LWSTP_*} environment variables.
+    @raise ConfigurationError: a variable has a bad value (nothing is
+        installed).
+    @raise twisted.internet.error.ReactorAlreadyInstalledError: a reactor
+        is installed already.
+    """
+    if config is None:
+        config = PoolConfig.from_environ()
+    reactor = LwstpReactor(config)
+    installReactor(reactor)
+    return reactor
+
+
+def install_pool(
+    reactor: Any = None,
+    *,
+    threads: int = 10,
+    max_queue_depth: int = 64,
+    name: str = POOL_NAME,
+    sync_timeout: float = 300.0,
+) -> ThreadPool:
+    """
+    Give an installed reactor (default: the global one) a twisted_lwstp
+    pool in place of its own, before it has done any thread work.  Use it
+    when the reactor is not yours to choose; otherwise prefer
+    C{--reactor=lwstp}, which also coalesces wake-ups.
+
+    @return: The new pool, which the reactor starts when it runs (at once
+        if it already runs) and stops at shutdown, as it does its own.
+    @raise RuntimeError: the reactor's pool has already started a thread
+        or holds work: too late to swap it.
+    """
+    if reactor is None:
+        from twisted.internet import reactor as _reactor
+
+        reactor = _reactor
+    old = getattr(reactor, "threadpool", None)
+    if old is not None:
+        if _has_worked(old):
+            raise RuntimeError(
+                f"install_pool() is too late: the reactor's pool {old!r} has "
+                "already started threads or holds work; call it before any "
+                "thread work (deferToThread, callInThread, name resolution)"
+            )
+        for trigger in (reactor._threadpoolStartupID, reactor.threadpoolShutdownID):
+            if trigger is not None:
+                try:
+                    reactor.removeSystemEventTrigger(trigger)
+                except ValueError:
+                    pass
+        reactor.threadpool = None
+    config = PoolConfig(threads, max_queue_depth, sync_timeout)
+    pool = _make_pool(reactor, config, name)
+    reactor.threadpool = pool
+    reactor._threadpoolStartupID = reactor.callWhenRunning(pool.start)
+    reactor.threadpoolShutdownID = reactor.addSystemEventTrigger(
+        "during", "shutdown", reactor._stopThreadPool
+    )
+    return pool
+
+
+def _has_worked(pool: Any) -> bool:
+    """
+    Whether a reactor's pool has started a thread or holds queued work.
+    """
+    if isinstance(pool, ThreadPool):
+        return pool.started
+    return bool(getattr(pool, "threads", None)) or bool(getattr(pool, "_pending", None)) or (
+        getattr(pool, "workers", 0) > 0
+    ) or bool(getattr(pool, "q", None) and pool.q.qsize())
