@@ -7,7 +7,6 @@ the pool, a task that was admitted is cleaned up exactly once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer

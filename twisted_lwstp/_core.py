@@ -10,9 +10,10 @@ the few lines of bookkeeping written out at its call site (marked
 C{# LOCK} / C{# UNLOCK} there, as lws marks its own).
 
 State owned (all guarded by C{_lock}): the wait queue, the idle workers,
-the mailbox of events for the reactor, the counters behind C{diagnose()},
-the finishing flag, and of each task its C{_status}, C{_stop},
-C{_outlive}, C{owner} and C{_worker}.
+the list of workers and the pool's size (most, min, workers staffed and to
+dismiss: MODEL.md rule 14), the mailbox of events for the reactor, the
+counters behind C{diagnose()}, the finishing flag, and of each task its
+C{_status}, C{_stop}, C{_outlive}, C{owner} and C{_worker}.
 
 The worker-side transitions of a task's life (see the diagram in
 L{twisted_lwstp._pool}) are made here, or in the two hot paths that would

@@ -141,7 +141,7 @@ class ThreadPool(TwistedPoolFacade):
 
     @property
     def threads(self) -> int:
-        """The configured number of worker threads."""
+        """The most worker threads (Twisted's C{max}; see C{adjustPoolsize})."""
         return self._nthreads
 
     @property

@@ -12,7 +12,8 @@ C{# LOCK}.
 State owned (reactor thread only, no lock): the owner registry and its
 flow-control state (whose public face is L{twisted_lwstp._owners}), the
 live-task registry, the count of reaped tasks, the sync deadlines and
-their timer, the worker handles, and the destroy waiters.
+their timer, and the destroy waiters.  (The list of workers is the core's,
+under the pool lock: workers may be started from any thread.)
 """
 
 from __future__ import annotations
