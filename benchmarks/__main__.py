@@ -18,7 +18,7 @@ from typing import Any
 import twisted
 from twisted.internet import defer, task
 
-from . import cases, e2e
+from . import cases, e2e, reactor_cases
 from ._runner import CaseResult, table
 
 FULL = {
@@ -27,6 +27,7 @@ FULL = {
     "stop": {"samples": 200},
     "scale": {"n": 10_000, "small": 100, "reps": 3},
     "e2e": {"threads": 3, "clients": 8, "count": 2_000, "reps": 3},
+    "reactor": {"threads": (1, 3, 10), "n": 20_000, "calls": 200_000, "reps": 5},
 }
 QUICK = {
     "throughput": {"n": 2_000, "reps": 2, "threads": (1, 3, 8)},
@@ -34,8 +35,9 @@ QUICK = {
     "stop": {"samples": 20},
     "scale": {"n": 2_000, "small": 100, "reps": 1},
     "e2e": {"threads": 3, "clients": 8, "count": 200, "reps": 1},
+    "reactor": {"threads": (1, 3, 10), "n": 2_000, "calls": 20_000, "reps": 1},
 }
-CASES = ("throughput", "sync", "stop", "scale", "e2e")
+CASES = ("throughput", "sync", "stop", "scale", "e2e", "reactor")
 
 
 async def run(reactor: Any, names: list[str], plan: dict[str, Any]) -> list[CaseResult]:
@@ -53,6 +55,10 @@ async def run(reactor: Any, names: list[str], plan: dict[str, Any]) -> list[Case
             results.extend(await cases.stop_latency(reactor, p["samples"]))
         elif name == "scale":
             results.extend(await cases.scale(reactor, p["n"], p["small"], p["reps"]))
+        elif name == "reactor":
+            for threads in p["threads"]:
+                results.append(await reactor_cases.defer_throughput(reactor, threads, p["n"], p["reps"]))
+            results.extend(await reactor_cases.call_from_thread(reactor, p["calls"], p["reps"]))
         elif name == "e2e":
             results.append(await e2e.end_to_end(reactor, p["threads"], p["clients"], p["count"], p["reps"]))
         print(table(results[-1:]).splitlines()[-1], file=sys.stderr, flush=True)

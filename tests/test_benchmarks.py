@@ -36,6 +36,10 @@ class QuickBenchmarkTests(SynchronousTestCase):
         for threads in (1, 3, 8):
             self.assertIn(("throughput", threads), cases)
             self.assertIn(("sync round trip", threads), cases)
+        for threads in (1, 3, 10):
+            self.assertIn(("deferToThread (reactor)", threads), cases)
+        self.assertIn(("callFromThread x4 threads", 4), cases)
+        self.assertIn(("waker writes per 10k calls", 4), cases)
         names = {name for name, _ in cases}
         for name in ("stop latency p99", "memory per queued task", "end to end"):
             self.assertIn(name, names)

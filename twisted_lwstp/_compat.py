@@ -88,7 +88,8 @@ class TwistedPoolFacade(PoolLife):
                 dropped = True
             else:
                 dropped = False
-                if self._idle or self._can_hire_now_locked():
+                # (Work already queued means no hire: asked first, cheaply.)
+                if self._idle or (not self._queue and self._can_hire_now_locked()):
                     if self._idle:
                         worker = self._idle.pop()
                     else:

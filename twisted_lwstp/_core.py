@@ -128,11 +128,11 @@ class PoolCore:
         worker.current = task
         self._running += 1
 
-    def _take_locked(self, worker: Worker, now: float) -> Task | Call:
+    def _take_locked(self, worker: Worker, now: float | None) -> Task | Call:
         item, _ = self._queue.popitem(last=False)
         if isinstance(item, Task):
             self._queued_tasks -= 1
-            self._begin_locked(item, worker, now)
+            self._begin_locked(item, worker, self._clock() if now is None else now)
         else:
             worker.current = item
             self._running += 1
@@ -180,7 +180,7 @@ class PoolCore:
             self._dismiss_locked(worker)
         self._idle.clear()
 
-    def _next_locked(self, worker: Worker, now: float) -> Task | Call | None:
+    def _next_locked(self, worker: Worker, now: float | None) -> Task | Call | None:
         """
         What C{worker} does after finishing its work: exit if the pool has
         shrunk below its workers (rule 14), else the oldest queued work, or

@@ -238,7 +238,7 @@ class ThreadPool(TwistedPoolFacade):
         with self._lock:  # LOCK (to the end of the block)
             if self._finishing:
                 raise PoolFinished(f"pool {self.name!r} is finishing")
-            if self._idle or self._can_hire_now_locked():
+            if self._idle or (not self._queue and self._can_hire_now_locked()):
                 if self._idle:
                     worker = self._idle.pop()
                 else:

@@ -56,7 +56,7 @@ class CallInThread:
     once in a worker, result given to C{on_result} there, then forgotten.
     """
 
-    __slots__ = ("_ctx", "_on_result", "_f", "_args", "_kwargs")
+    __slots__ = ("_work",)
 
     def __init__(
         self,
@@ -65,21 +65,19 @@ class CallInThread:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
-        # Each set to None once the work has run (nothing of it is kept).
-        self._ctx: Context | None = copy_context()
-        self._on_result = on_result
-        self._f: Callable[..., Any] | None = f
-        self._args: tuple[Any, ...] | None = args
-        self._kwargs: dict[str, Any] | None = kwargs
+        # One slot, set to None once the work has run (nothing of it is
+        # kept): one load and one store on the hot path.
+        self._work: tuple[Context, Callable[[bool, Any], object] | None,
+                          Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None = (
+            copy_context(), on_result, f, args, kwargs
+        )
 
     def run(self) -> None:
-        ctx, f, args, kwargs = self._ctx, self._f, self._args, self._kwargs
-        on_result = self._on_result
-        # Keep nothing of the work once it is done.
-        self._ctx = self._f = self._args = self._kwargs = self._on_result = None
-        assert ctx is not None and f is not None and args is not None and kwargs is not None, (
-            "a call runs once"
-        )
+        work = self._work
+        assert work is not None, "a call runs once"
+        self._work = None
+        ctx, on_result, f, args, kwargs = work
+        del work
         try:
             result = ctx.run(f, *args, **kwargs)
             ok = True
@@ -94,7 +92,6 @@ class CallInThread:
                 _log.failure("onResult callback raised")
         elif not ok:
             _log.failure("callInThread work raised", failure=result)
-
 
 
 class WorkerLife(PoolCore):
@@ -134,10 +131,11 @@ class WorkerLife(PoolCore):
                 item = yield from self._run_task(worker, item)
             else:
                 item.run()
-                now = self._clock()
                 lock.acquire()  # LOCK
                 self._running -= 1
-                item = self._next_locked(worker, now)
+                # No clock read: only a task taken next needs the time, and
+                # _take_locked reads it then.
+                item = self._next_locked(worker, None)
                 lock.release()  # UNLOCK
                 yield STEP
 

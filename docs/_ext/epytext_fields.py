@@ -18,7 +18,7 @@ _FIELDS = [
     (re.compile(r"^(\s*)@param (\w+):"), r"\1:param \2:"),
     (re.compile(r"^(\s*)@ivar (\w+):"), r"\1:ivar \2:"),
     (re.compile(r"^(\s*)@type (\w+):"), r"\1:type \2:"),
-    (re.compile(r"^(\s*)@raise (\w+):"), r"\1:raises \2:"),
+    (re.compile(r"^(\s*)@raise ([\w.]+):"), r"\1:raises \2:"),
     (re.compile(r"^(\s*)@return:"), r"\1:return:"),
     (re.compile(r"^(\s*)@rtype:"), r"\1:rtype:"),
     (re.compile(r"^(\s*)@note:"), r"\1.. note::"),

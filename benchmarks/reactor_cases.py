@@ -1,0 +1,54 @@
+"""
+Case 6: the lwstp reactor against the stock epoll reactor with Twisted's
+own pool, each measured in its own child process
+(L{benchmarks.reactor_child}): C{deferToThread} throughput at several pool
+sizes, C{callFromThread} calls per second from 4 threads at once, and how
+many times each wrote to its waker per 10,000 calls.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from typing import Any
+
+from loadgen.process import run_module
+
+from ._runner import CaseResult, compare
+
+DEFER_TARGET = 3.0
+CFT_TARGET = 5.0
+
+
+async def _child(reactor: Any, which: str, case: str, threads: int, n: int,
+                 seen: dict[str, list[float]]) -> float:
+    out = await run_module(reactor, "benchmarks.reactor_child", which, case, str(threads), str(n))
+    report = json.loads(out)
+    seen.setdefault(which, []).append(report["wakeups"])
+    return float(report["rate"])
+
+
+async def defer_throughput(reactor: Any, threads: int, n: int, reps: int) -> CaseResult:
+    wakeups: dict[str, list[float]] = {}
+    result = await compare(
+        "deferToThread (reactor)", threads, "calls/s",
+        lambda: _child(reactor, "lwstp", "defer", threads, n, wakeups),
+        lambda: _child(reactor, "epoll", "defer", threads, n, wakeups),
+        reps, DEFER_TARGET, True,
+    )
+    result.extra["wakeups_per_10k"] = {k: statistics.median(v) for k, v in wakeups.items()}
+    return result
+
+
+async def call_from_thread(reactor: Any, n: int, reps: int) -> list[CaseResult]:
+    wakeups: dict[str, list[float]] = {}
+    rate = await compare(
+        "callFromThread x4 threads", 4, "calls/s",
+        lambda: _child(reactor, "lwstp", "cft", 4, n, wakeups),
+        lambda: _child(reactor, "epoll", "cft", 4, n, wakeups),
+        reps, CFT_TARGET, True,
+    )
+    ours, stock = statistics.median(wakeups["lwstp"]), statistics.median(wakeups["epoll"])
+    writes = CaseResult("waker writes per 10k calls", 4, "writes", ours, stock,
+                        None, None, None, False, reps)
+    return [rate, writes]

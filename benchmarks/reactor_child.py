@@ -1,0 +1,125 @@
+"""
+One measurement under one global reactor, in its own process (a process
+has one reactor):
+
+    python -m benchmarks.reactor_child REACTOR CASE THREADS N
+
+REACTOR is ``lwstp`` (twisted_lwstp's reactor and pool) or ``epoll`` (the
+stock reactor with Twisted's own pool).  CASE:
+
+- ``defer``: N ``deferToThread`` calls of a trivial function, all issued
+  at once on a pool of THREADS workers (after a warm-up that starts them).
+- ``cft``: 4 threads make N ``callFromThread`` calls between them, as fast
+  as they can; timed until the reactor has run the last one.
+
+Prints one JSON line: ``{"rate": calls per second, "wakeups": waker writes
+per 10,000 calls}``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from typing import Any
+
+
+def install(name: str, threads: int) -> Any:
+    if name == "lwstp":
+        from twisted_lwstp.reactor import PoolConfig, install
+
+        return install(PoolConfig(threads=threads))
+    from twisted.internet import epollreactor
+
+    epollreactor.install()
+    from twisted.internet import reactor
+
+    reactor.suggestThreadPoolSize(threads)
+    return reactor
+
+
+def count_wakeups(reactor: Any) -> list[int]:
+    """Count the writes to the reactor's waker from now on."""
+    writes = [0]
+    waker = reactor.waker
+    original = waker.wakeUp
+
+    def counted() -> None:
+        writes[0] += 1
+        original()
+
+    waker.wakeUp = counted
+    return writes
+
+
+async def defer_case(reactor: Any, n: int) -> dict[str, float]:
+    from twisted.internet import defer, threads
+
+    def nothing() -> None:
+        return None
+
+    await defer.gatherResults([threads.deferToThread(nothing) for _ in range(200)])
+    writes = count_wakeups(reactor)
+    start = time.perf_counter()
+    await defer.gatherResults([threads.deferToThread(nothing) for _ in range(n)])
+    elapsed = time.perf_counter() - start
+    return {"rate": n / elapsed, "wakeups": writes[0] * 10_000 / n}
+
+
+async def cft_case(reactor: Any, n: int) -> dict[str, float]:
+    from twisted.internet import defer
+
+    producers = 4
+    per = n // producers
+    total = per * producers
+    seen = [0]
+    done: defer.Deferred[None] = defer.Deferred()
+
+    def call() -> None:
+        seen[0] += 1
+        if seen[0] == total:
+            done.callback(None)
+
+    writes = count_wakeups(reactor)
+    go = threading.Barrier(producers + 1)
+
+    def produce() -> None:
+        go.wait()
+        for _ in range(per):
+            reactor.callFromThread(call)
+
+    ts = [threading.Thread(target=produce) for _ in range(producers)]
+    for t in ts:
+        t.start()
+    start = time.perf_counter()
+    go.wait()
+    await done
+    elapsed = time.perf_counter() - start
+    for t in ts:
+        t.join()
+    return {"rate": total / elapsed, "wakeups": writes[0] * 10_000 / total}
+
+
+def main(argv: list[str]) -> int:
+    name, case, threads, n = argv[0], argv[1], int(argv[2]), int(argv[3])
+    reactor = install(name, threads)
+    from twisted.internet import defer, task
+
+    out: dict[str, Any] = {}
+
+    async def go(reactor: Any) -> None:
+        run = defer_case if case == "defer" else cft_case
+        out.update(await run(reactor, n))
+
+    try:
+        task.react(lambda r: defer.ensureDeferred(go(r)))
+    except SystemExit as e:
+        if e.code:
+            raise
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
