@@ -18,7 +18,7 @@ from typing import Any
 import twisted
 from twisted.internet import defer, task
 
-from . import cases, e2e, reactor_cases
+from . import cases, e2e, reactor_cases, wsgi_cases
 from ._runner import CaseResult, table
 
 FULL = {
@@ -28,6 +28,7 @@ FULL = {
     "scale": {"n": 10_000, "small": 100, "reps": 3},
     "e2e": {"threads": 3, "clients": 8, "count": 2_000, "reps": 3},
     "reactor": {"threads": (1, 3, 10), "n": 20_000, "calls": 200_000, "reps": 5},
+    "wsgi": {"seconds": 10.0, "reps": 1},
 }
 QUICK = {
     "throughput": {"n": 2_000, "reps": 2, "threads": (1, 3, 8)},
@@ -36,8 +37,9 @@ QUICK = {
     "scale": {"n": 2_000, "small": 100, "reps": 1},
     "e2e": {"threads": 3, "clients": 8, "count": 200, "reps": 1},
     "reactor": {"threads": (1, 3, 10), "n": 2_000, "calls": 20_000, "reps": 1},
+    "wsgi": {"seconds": 2.0, "reps": 1},
 }
-CASES = ("throughput", "sync", "stop", "scale", "e2e", "reactor")
+CASES = ("throughput", "sync", "stop", "scale", "e2e", "reactor", "wsgi")
 
 
 async def run(reactor: Any, names: list[str], plan: dict[str, Any]) -> list[CaseResult]:
@@ -59,6 +61,8 @@ async def run(reactor: Any, names: list[str], plan: dict[str, Any]) -> list[Case
             for threads in p["threads"]:
                 results.append(await reactor_cases.defer_throughput(reactor, threads, p["n"], p["reps"]))
             results.extend(await reactor_cases.call_from_thread(reactor, p["calls"], p["reps"]))
+        elif name == "wsgi":
+            results.extend(await wsgi_cases.wsgi_overload(reactor, p["seconds"], p["reps"]))
         elif name == "e2e":
             results.append(await e2e.end_to_end(reactor, p["threads"], p["clients"], p["count"], p["reps"]))
         print(table(results[-1:]).splitlines()[-1], file=sys.stderr, flush=True)

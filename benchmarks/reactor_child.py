@@ -103,7 +103,7 @@ async def cft_case(reactor: Any, n: int) -> dict[str, float]:
 
 def main(argv: list[str]) -> int:
     name, case, threads, n = argv[0], argv[1], int(argv[2]), int(argv[3])
-    reactor = install(name, threads)
+    install(name, threads)
     from twisted.internet import defer, task
 
     out: dict[str, Any] = {}

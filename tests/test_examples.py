@@ -35,6 +35,17 @@ class ExampleTests(SynchronousTestCase):
             ["defer_to_thread: 2cf24dba5fb0a30e", "refused: 1", "deferToThreadPool: 2cf24dba5fb0a30e"],
         )
 
+    def test_wsgi_flask_example(self) -> None:
+        proc = run("wsgi_flask.py")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(
+            proc.stdout.splitlines(),
+            ["/hello/world -> 200 hello world",
+             "/report -> 200 line 0 | line 1 | line 2",
+             "/hello/again -> 503 503 Service Unavailable: the server is busy; retry in 1 s",
+             "/slow -> 200 slow done"],
+        )
+
     def test_pytest_example(self) -> None:
         proc = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "test_countdown_pytest.py")
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)

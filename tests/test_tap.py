@@ -75,7 +75,9 @@ class TwistdUsageErrorTests(SynchronousTestCase):
     def test_bad_values_exit_1_with_one_line_and_nothing_listens(self) -> None:
         cwd = temp_dir(self)
         port = free_port()
-        for argv in (["--threads", "0"], ["--max-queue-depth", "x"], ["--listen", "nope:1"]):
+        for argv in (["--threads", "0"], ["--max-queue-depth", "x"], ["--listen", "nope:1"],
+                     ["--wsgi", "no_such_module.app"], ["--wsgi", "tests.data.wsgi_apps.nope"],
+                     ["--wsgi", "tests.data.wsgi_apps.not_callable"], ["--admin", "nope:1"]):
             proc = subprocess.run(
                 [twistd_path(), "-n", "--pidfile=", "lwstp",
                  "--listen", f"tcp:{port}:interface=127.0.0.1", *argv],
@@ -118,3 +120,65 @@ class TwistdShutdownTests(TestCase):
             self.assertEqual(reason.signal, signal.SIGTERM)
         self.assertIn(b"Server Shut Down.", proc.output)
         self.assertNotIn(b"Traceback", proc.output)
+
+
+class TwistdWSGITests(TestCase):
+    timeout = 120
+
+    @inlineCallbacks
+    def test_wsgi_app_and_admin_diag_then_sigterm(self):
+        import json
+        import re
+
+        from twisted.internet.protocol import ProcessProtocol
+        from twisted.web.client import Agent, readBody
+
+        listening = re.compile(rb"lwstp (wsgi|admin) listening on http://127\.0\.0\.1:(\d+)/")
+
+        class Proc(ProcessProtocol):
+            def __init__(self) -> None:
+                self.output = b""
+                self.ports: dict[bytes, int] = {}
+                self.ready = Deferred()
+                self.ended = Deferred()
+
+            def outReceived(self, data: bytes) -> None:
+                self.output += data
+                for kind, port in listening.findall(self.output):
+                    self.ports[kind] = int(port)
+                if len(self.ports) == 2 and not self.ready.called:
+                    self.ready.callback(None)
+
+            errReceived = outReceived
+
+            def processEnded(self, reason) -> None:
+                if not self.ready.called:
+                    self.ready.errback(RuntimeError(self.output.decode(errors="replace")))
+                self.ended.callback(reason.value)
+
+        from twisted.internet.defer import Deferred
+
+        proto = Proc()
+        exe = twistd_path()
+        argv = [exe, "-n", "--pidfile=", "lwstp", "--listen", "tcp:0:interface=127.0.0.1",
+                "--admin", "tcp:0:interface=127.0.0.1", "--threads", "2",
+                "--wsgi", "tests.data.wsgi_apps.hello"]
+        process = reactor.spawnProcess(proto, exe, argv, env=os.environ.copy(), path=temp_dir(self))
+        self.addCleanup(lambda: proto.ended.called or process.signalProcess("KILL"))
+        yield proto.ready
+        agent = Agent(reactor)
+        response = yield agent.request(b"GET", f"http://127.0.0.1:{proto.ports[b'wsgi']}/".encode())
+        body = yield readBody(response)
+        self.assertEqual(response.code, 200)
+        self.assertRegex(body.decode(), r"^hello from lwstp-\d+$")
+        response = yield agent.request(b"GET", f"http://127.0.0.1:{proto.ports[b'wsgi']}/diag".encode())
+        body = yield readBody(response)
+        self.assertIn(b"hello from", body)  # /diag is the application's URL space here
+        response = yield agent.request(
+            b"GET", f"http://127.0.0.1:{proto.ports[b'admin']}/diag".encode())
+        diag = json.loads((yield readBody(response)))
+        self.assertEqual((diag["name"], diag["threads"]), ("lwstp", 2))
+        process.signalProcess("TERM")
+        yield proto.ended
+        self.assertIn(b"Main loop terminated.", proto.output)
+        self.assertNotIn(b"Traceback", proto.output)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from twisted.application.service import IService
+from twisted.application.service import IService, MultiService
 from twisted.internet import endpoints
 from twisted.python import usage
+from twisted.python.reflect import namedAny
 
 from ._pool import ThreadPool
 from .demo import DemoService, TaskShape
+from .web._admin import ListeningService, admin_site
+from .web._service import WSGIServerService
 
 
 def _at_least(option: str, kind: type, minimum: float) -> Any:
@@ -45,10 +48,18 @@ class Options(usage.Options):
     synopsis = "[options]"
     longdesc = (
         "Serve the twisted_lwstp demo: a page at /, counting tasks over "
-        "WebSockets at /ws, and the pool's diagnostics as JSON at /diag."
+        "WebSockets at /ws, and the pool's diagnostics as JSON at /diag; or, "
+        "with --wsgi, a WSGI application on a bounded pool.  --admin serves "
+        "/diag on an endpoint of its own, in both modes."
     )
     optParameters = [
         ["listen", "l", "tcp:7681:interface=127.0.0.1", "Endpoint to listen on."],
+        ["wsgi", None, None,
+         "Serve this WSGI application (a dotted name: package.module.app) "
+         "instead of the demo."],
+        ["admin", None, None,
+         "Endpoint for the admin site (/diag), e.g. tcp:7682:interface=127.0.0.1; "
+         "off unless given."],
         ["threads", "t", 3, "Worker threads in the pool.", _at_least("threads", int, 1)],
         ["max-queue-depth", "q", 8, "Tasks that may wait for a thread.",
          _at_least("max-queue-depth", int, 0)],
@@ -68,10 +79,34 @@ class Options(usage.Options):
     def postOptions(self) -> None:
         from twisted.internet import reactor
 
-        try:
-            self["endpoint"] = endpoints.serverFromString(reactor, self["listen"])
-        except (ValueError, TypeError, KeyError) as e:
-            raise usage.UsageError(f"--listen {self['listen']!r} is not an endpoint: {e}") from None
+        self["endpoint"] = _endpoint(reactor, "listen", self["listen"])
+        self["admin-endpoint"] = (
+            _endpoint(reactor, "admin", self["admin"]) if self["admin"] else None
+        )
+        self["application"] = _application(self["wsgi"]) if self["wsgi"] else None
+
+
+def _endpoint(reactor: Any, option: str, description: str) -> Any:
+    try:
+        return endpoints.serverFromString(reactor, description)
+    except (ValueError, TypeError, KeyError) as e:
+        raise usage.UsageError(f"--{option} {description!r} is not an endpoint: {e}") from None
+
+
+def _application(name: str) -> Any:
+    """
+    The WSGI application named C{name}, or a usage error naming it.
+    """
+    try:
+        application = namedAny(name)
+    except Exception as e:
+        raise usage.UsageError(
+            f"--wsgi {name!r} cannot be loaded: {type(e).__name__}: {e}"
+        ) from None
+    if not callable(application):
+        raise usage.UsageError(f"--wsgi {name!r} is a {type(application).__name__}, "
+                               "not a WSGI application (a callable)")
+    return application
 
 
 def makeService(options: Options) -> IService:
@@ -87,13 +122,24 @@ def makeService(options: Options) -> IService:
         reactor=reactor,
         sync_timeout=options["sync-timeout"],
     )
-    shape = TaskShape(
-        count=options["count"],
-        checkin_every=options["checkin-every"],
-        sync_every=options["sync-every"],
-        pause_ms=options["pause-ms"],
-    )
-    return DemoService(
-        options["endpoint"], pool, shape, reactor=reactor,
-        max_message_size=options["max-message-size"],
-    )
+    service: IService
+    if options["application"] is not None:
+        service = WSGIServerService(options["endpoint"], pool, options["application"],
+                                    reactor=reactor)
+    else:
+        shape = TaskShape(
+            count=options["count"],
+            checkin_every=options["checkin-every"],
+            sync_every=options["sync-every"],
+            pause_ms=options["pause-ms"],
+        )
+        service = DemoService(
+            options["endpoint"], pool, shape, reactor=reactor,
+            max_message_size=options["max-message-size"],
+        )
+    if options["admin-endpoint"] is None:
+        return service
+    both = MultiService()
+    ListeningService(options["admin-endpoint"], admin_site(pool), "admin").setServiceParent(both)
+    service.setServiceParent(both)
+    return both

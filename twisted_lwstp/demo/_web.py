@@ -6,7 +6,6 @@ and the pool's diagnostics at C{/diag}.
 
 from __future__ import annotations
 
-import json
 from importlib.resources import files
 
 from twisted.web.pages import notFound
@@ -15,6 +14,7 @@ from twisted.web.server import Request, Site
 from twisted.web.websocket import WebSocketResource
 
 from .._pool import ThreadPool
+from ..web._admin import DiagResource
 from ._counting import TaskShape
 from ._ws import CountingFactory
 
@@ -35,44 +35,6 @@ class PageResource(Resource):
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         request.setHeader(b"cache-control", b"no-store")
         return self._body
-
-
-class DiagResource(Resource):
-    """
-    The pool's diagnostics as JSON.
-    """
-
-    isLeaf = True
-
-    def __init__(self, pool: ThreadPool) -> None:
-        super().__init__()
-        self.pool = pool
-
-    def render_GET(self, request: Request) -> bytes:
-        pool = self.pool
-        diag = pool.diagnose()
-        body = {
-            "name": pool.name,
-            "running": diag.running,
-            "threads": diag.threads,
-            "queued": diag.queued,
-            "done": diag.done,
-            "tasks": [
-                {
-                    "name": info.name,
-                    "status": info.status.name,
-                    "ms_in_state": round(info.ms_in_state, 1),
-                    "ms_queued": round(info.ms_queued, 1),
-                    "ms_alive": round(info.ms_alive, 1),
-                    "run_pct": info.run_pct,
-                    "sync_pct": info.sync_pct,
-                }
-                for info in pool.dump_tasks()
-            ],
-        }
-        request.setHeader(b"content-type", b"application/json")
-        request.setHeader(b"cache-control", b"no-store")
-        return json.dumps(body).encode("utf-8")
 
 
 class _Root(Resource):

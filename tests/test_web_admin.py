@@ -1,0 +1,37 @@
+"""
+The admin site: C{/diag} answers the pool's diagnostics as JSON; anything
+else is a 404.
+"""
+
+from __future__ import annotations
+
+import json
+
+from twisted.internet import reactor
+from twisted.internet.defer import inlineCallbacks
+from twisted.internet.endpoints import TCP4ServerEndpoint
+
+from twisted_lwstp import ThreadPool
+from twisted_lwstp.web._admin import ListeningService, admin_site
+
+from .test_web_wsgi import _Case
+
+
+class AdminSiteTests(_Case):
+    @inlineCallbacks
+    def test_diag_and_404(self):
+        pool = ThreadPool(2, 3, "admin", reactor=reactor)
+        pool.start()
+        self.addCleanup(pool.destroy)
+        service = ListeningService(TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1"),
+                                   admin_site(pool), "admin")
+        service.startService()
+        self.addCleanup(service.stopService)
+        port = service.port.getHost().port
+        response, body = yield self.get(port, "/diag")
+        self.assertEqual(response.code, 200)
+        diag = json.loads(body)
+        self.assertEqual((diag["name"], diag["threads"], diag["running"], diag["queued"]),
+                         ("admin", 2, 0, 0))
+        response, _ = yield self.get(port, "/other")
+        self.assertEqual(response.code, 404)

@@ -1,0 +1,114 @@
+# -*- test-case-name: tests.test_web_admin -*-
+"""
+The admin site, kept off the application's URL space: C{/diag} (the pool's
+diagnostics as JSON).  Served on C{twistd lwstp --admin ENDPOINT}; the demo
+keeps its own C{/diag} too.
+
+Runs in: the reactor thread (C{twisted.web} renders there).  Owns no state.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.pages import notFound
+from twisted.web.resource import IResource, Resource
+from twisted.web.server import Request, Site
+
+from .._pool import ThreadPool
+
+_log = Logger(namespace="twisted_lwstp.web")
+
+
+class DiagResource(Resource):
+    """
+    The pool's diagnostics as JSON.
+    """
+
+    isLeaf = True
+
+    def __init__(self, pool: ThreadPool) -> None:
+        super().__init__()
+        self.pool = pool
+
+    def render_GET(self, request: Request) -> bytes:
+        pool = self.pool
+        diag = pool.diagnose()
+        body = {
+            "name": pool.name,
+            "running": diag.running,
+            "threads": diag.threads,
+            "queued": diag.queued,
+            "done": diag.done,
+            "tasks": [
+                {
+                    "name": info.name,
+                    "status": info.status.name,
+                    "ms_in_state": round(info.ms_in_state, 1),
+                    "ms_queued": round(info.ms_queued, 1),
+                    "ms_alive": round(info.ms_alive, 1),
+                    "run_pct": info.run_pct,
+                    "sync_pct": info.sync_pct,
+                }
+                for info in pool.dump_tasks()
+            ],
+        }
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"cache-control", b"no-store")
+        return json.dumps(body).encode("utf-8")
+
+
+class _AdminRoot(Resource):
+    def getChild(self, path: bytes, request: Request) -> IResource:
+        return notFound()
+
+
+def admin_site(pool: ThreadPool) -> Site:
+    """
+    The admin site of C{pool}: C{/diag}.
+    """
+    root = _AdminRoot()
+    root.putChild(b"diag", DiagResource(pool))
+    return Site(root)
+
+
+class ListeningService(Service):
+    """
+    Listens on an endpoint with a site while running; a port that cannot be
+    had raises from C{startService}, so twistd exits instead of running
+    without it.
+
+    @ivar port: The listening port, once started.
+    """
+
+    port: IListeningPort | None = None
+
+    def __init__(self, endpoint: IStreamServerEndpoint, site: Site, what: str) -> None:
+        self.endpoint = endpoint
+        self.site = site
+        self.what = what
+
+    def startService(self) -> None:
+        failures: list[Failure] = []
+        self.endpoint.listen(self.site).addCallbacks(self._listening, failures.append)
+        if failures:
+            failures[0].raiseException()
+        super().startService()
+
+    def _listening(self, port: IListeningPort) -> None:
+        self.port = port
+        address: Any = port.getHost()
+        _log.info("lwstp {what} listening on http://{host}:{port}/", what=self.what,
+                  host=getattr(address, "host", address), port=getattr(address, "port", ""))
+
+    def stopService(self) -> Any:
+        super().stopService()
+        if self.port is not None:
+            port, self.port = self.port, None
+            return port.stopListening()
+        return None
