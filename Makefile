@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test venv clean bench bench-plot soak docs graphviz
+.PHONY: run test venv clean bench bench-plot soak docs graphviz lint
 
 venv: $(STAMP)
 
@@ -20,9 +20,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/twistd -n --pidfile= lwstp
 
-test: $(STAMP) docs
+test: $(STAMP) docs lint
 	$(PY) -m pytest -q
 	$(PY) -m twisted.trial tests
+
+# Strict typing (mypy with the zope plugin) and lint (ruff): both clean.
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 # The documentation site, warnings as errors.  Graphviz draws the state
 # diagram; it is installed when missing (this needs root, as here and in CI).

@@ -15,8 +15,9 @@ import platform
 import sys
 from typing import Any
 
-import twisted
 from twisted.internet import defer, task
+
+import twisted
 
 from . import cases, e2e, reactor_cases, wsgi_cases
 from ._runner import CaseResult, table
@@ -49,6 +50,8 @@ async def run(reactor: Any, names: list[str], plan: dict[str, Any]) -> list[Case
         if name == "throughput":
             for threads in p["threads"]:
                 results.append(await cases.throughput(reactor, threads, p["n"], p["reps"]))
+            # Two close figures need more repetitions for a steady median.
+            results.append(await cases.metrics_overhead(reactor, 3, p["n"], 2 * p["reps"] + 1))
         elif name == "sync":
             for threads in p["threads"]:
                 results.append(await cases.sync_round_trip(reactor, threads, p["k"], p["reps"]))
@@ -78,7 +81,7 @@ def meta(args: argparse.Namespace) -> dict[str, Any]:
         "pinned_cpu": args.pin,
         "quick": args.quick,
         "platform": platform.platform(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -6,8 +6,9 @@ and the ratio taken within each repetition.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 Measure = Callable[[], Awaitable[float]]
 

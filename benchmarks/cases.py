@@ -72,6 +72,29 @@ async def throughput(reactor: Any, threads: int, n: int, reps: int) -> CaseResul
     return await compare("throughput", threads, "tasks/s", ours, peer, reps, 1.5, True)
 
 
+async def metrics_overhead(reactor: Any, threads: int, n: int, reps: int) -> CaseResult:
+    """
+    Case 1 with Prometheus metrics on (the pool watched, every reaped task
+    observed) against the same pool with them off.  Target: within 5%.
+    """
+    from twisted_lwstp.metrics import watch
+
+    async def run(metrics: bool) -> float:
+        pool = ThreadPool(threads, n, "bench", reactor=reactor)
+        if metrics:
+            watch(pool, registry=None)
+        pool.start()
+        enqueue = pool.enqueue
+        start = time.perf_counter()
+        await _wait_all([enqueue(None, trivial).when_done() for _ in range(n)])
+        rate = n / (time.perf_counter() - start)
+        await pool.destroy()
+        return rate
+
+    return await compare("metrics on vs off", threads, "tasks/s",
+                         lambda: run(True), lambda: run(False), reps, 0.95, True)
+
+
 # -- 2. sync round trip -------------------------------------------------------
 
 

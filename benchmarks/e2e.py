@@ -17,10 +17,9 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 from twisted.web.websocket import WebSocketResource
 
+from loadgen.process import run_module
 from twisted_lwstp import ThreadPool
 from twisted_lwstp.demo import DemoService, TaskShape
-
-from loadgen.process import run_module
 
 from ._runner import CaseResult, compare
 

@@ -23,7 +23,6 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.web.client import Agent, readBody
 
-
 INTERVAL = 0.1
 
 

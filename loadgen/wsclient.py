@@ -36,8 +36,11 @@ class WSClient(Protocol):
     @ivar closed: Fires with this client when the TCP connection is gone.
     """
 
-    def __init__(self, host: str, port: int, path: str = "/ws", keep_messages: bool = True) -> None:
+    def __init__(self, host: str, port: int, path: str = "/ws", keep_messages: bool = True,
+                 origin: str | None = None) -> None:
         self.host, self.port, self.path = host, port, path
+        self.origin = origin
+        self.reject_status: int | None = None
         self.ws = WSConnection(ConnectionType.CLIENT)
         self.keep_messages = keep_messages
         self.messages: list[str] = []
@@ -50,7 +53,9 @@ class WSClient(Protocol):
         self._text = ""
 
     def connectionMade(self) -> None:
-        self.transport.write(self.ws.send(Request(host=f"{self.host}:{self.port}", target=self.path)))
+        headers = [(b"Origin", self.origin.encode())] if self.origin is not None else []
+        request = Request(host=f"{self.host}:{self.port}", target=self.path, extra_headers=headers)
+        self.transport.write(self.ws.send(request))
 
     def dataReceived(self, data: bytes) -> None:
         self.ws.receive_data(data)
@@ -58,7 +63,9 @@ class WSClient(Protocol):
             if isinstance(event, AcceptConnection):
                 self.opened.callback(self)
             elif isinstance(event, RejectConnection):
+                self.reject_status = event.status_code
                 self.opened.errback(Failure(RuntimeError(f"rejected: {event.status_code}")))
+                self.transport.loseConnection()  # as a browser does
             elif isinstance(event, TextMessage):
                 self._text += event.data
                 if event.message_finished:
@@ -102,14 +109,18 @@ def connect(
     path: str = "/ws",
     reactor: Any = None,
     client: WSClient | None = None,
+    bind: str | None = None,
+    origin: str | None = None,
 ) -> Deferred[WSClient]:
     """
     Connect a L{WSClient} (or C{client}); fires with it once the handshake
-    is accepted.
+    is accepted.  C{bind}: the local address to connect from (any of
+    127.0.0.0/8 works on loopback); C{origin}: an C{Origin} header to send.
     """
     if client is None:
-        client = WSClient(host, port, path)
-    endpoint = TCP4ClientEndpoint(reactor or global_reactor, host, port, timeout=30)
+        client = WSClient(host, port, path, origin=origin)
+    endpoint = TCP4ClientEndpoint(reactor or global_reactor, host, port, timeout=30,
+                                  bindAddress=(bind, 0) if bind is not None else None)
     d = connectProtocol(endpoint, client)
     d.addCallback(lambda _: client.opened)
     return d

@@ -23,11 +23,10 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.internet.endpoints import serverFromString
 
+from loadgen.process import run_module
 from twisted_lwstp import Diagnosis, ThreadPool
 from twisted_lwstp._worker import live_worker_threads
 from twisted_lwstp.demo import DemoService, TaskShape
-
-from loadgen.process import run_module
 
 
 def rss_bytes() -> int:

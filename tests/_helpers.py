@@ -7,7 +7,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from twisted.logger import LogEvent, globalLogPublisher
 from zope.interface import implementer
@@ -109,7 +110,7 @@ class LogCapture:
     def __init__(self) -> None:
         self.events: list[LogEvent] = []
 
-    def __enter__(self) -> "LogCapture":
+    def __enter__(self) -> LogCapture:
         globalLogPublisher.addObserver(self.events.append)
         return self
 

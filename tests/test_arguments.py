@@ -5,14 +5,14 @@ specific exception and a message that says what was wrong.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_lwstp import TaskReturn, ThreadPool, ThreadPoolService
 from twisted_lwstp.testing import PoolHarness
-
 
 
 def ok_task(user: object, status: object) -> TaskReturn:

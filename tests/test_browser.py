@@ -26,11 +26,11 @@ from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, TestCase
 
+from loadgen.wsclient import WSClient, connect
 from twisted_lwstp import ThreadPool
 from twisted_lwstp.demo import DemoService, TaskShape
 
 from ._helpers import temp_dir
-from loadgen.wsclient import WSClient, connect
 
 CHROMIUM = shutil.which("chromium")
 FLAGS = [

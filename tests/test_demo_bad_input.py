@@ -14,6 +14,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
 
 from loadgen.wsclient import WSClient, connect
+
 from .test_demo_server import _DemoCase
 
 

@@ -13,15 +13,14 @@ from typing import Any
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.protocol import Protocol
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
-from twisted.internet.protocol import Protocol
 from twisted.web.client import Agent, ResponseDone
 
+from loadgen.wsclient import WSClient, connect
 from twisted_lwstp import TaskStatus, ThreadPool
 from twisted_lwstp.demo import DemoService, TaskShape
-
-from loadgen.wsclient import WSClient, connect
 
 S = TaskStatus
 

@@ -13,7 +13,7 @@ import threading
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.logger import globalLogPublisher, formatEvent
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from twisted_lwstp import Task, TaskFailed, TaskReturn, TaskStatus, ThreadPool, ThreadPoolService
@@ -84,7 +84,7 @@ class FaultTests(TestCase):
             tasks.append(pool.enqueue(None, raising, cleanup=cleanup, user=kind.__name__,
                                       name=kind.__name__))
         after = pool.enqueue(None, lambda u, s: R.FINISHED, cleanup=cleanup, user="after")
-        for kind, t in zip(kinds, tasks):
+        for kind, t in zip(kinds, tasks, strict=True):
             yield self.assertFailure(t.when_done(), kind)
             self.assertIs(t.status, S.STOPPED)
             self.assertIsInstance(t.error, kind)

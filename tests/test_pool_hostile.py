@@ -24,8 +24,9 @@ from __future__ import annotations
 import enum
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -65,7 +66,7 @@ RANK = {S.QUEUED: 0, S.RUNNING: 1, S.SYNCING: 1, S.STOPPING: 2, S.FINISHED: 3, S
 class _Reacting:
     """An owner's writable() does whatever the machine draws."""
 
-    machine: "HostileMachine"
+    machine: HostileMachine
 
     def writable(self, task: Task) -> None:
         self.machine.writables += 1
@@ -75,14 +76,14 @@ class _Reacting:
 @implementer(ITaskOwner)
 @dataclass(eq=True)
 class UnhashableOwner(_Reacting):
-    machine: "HostileMachine"
+    machine: HostileMachine
     peer: str = "same"
 
 
 @implementer(ITaskOwner)
 @dataclass(frozen=True)
 class EqualOwner(_Reacting):
-    machine: "HostileMachine"
+    machine: HostileMachine
     peer: str = "same"
 
     def __hash__(self) -> int:
@@ -91,7 +92,7 @@ class EqualOwner(_Reacting):
 
 @implementer(ITaskOwner)
 class RaisingOwner(_Reacting):
-    def __init__(self, machine: "HostileMachine") -> None:
+    def __init__(self, machine: HostileMachine) -> None:
         self.machine = machine
 
     def __eq__(self, other: object) -> bool:

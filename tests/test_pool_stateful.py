@@ -60,7 +60,7 @@ class Model:
 
 @implementer(ITaskOwner)
 class Owner:
-    def __init__(self, machine: "PoolMachine", index: int) -> None:
+    def __init__(self, machine: PoolMachine, index: int) -> None:
         self.machine = machine
         self.index = index
         self.closed = False

@@ -22,7 +22,7 @@ class SoakTests(SynchronousTestCase):
             [sys.executable, "-m", "soak", "--seconds", "15", "--clients", "200"],
             capture_output=True, text=True, timeout=300, cwd=ROOT,
         )
-        lines = [l for l in proc.stdout.splitlines() if l.startswith("SOAK-JSON ")]
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("SOAK-JSON ")]
         self.assertEqual(len(lines), 1, proc.stdout + proc.stderr)
         result = json.loads(lines[0][len("SOAK-JSON "):])
         server, load = result["server"], result["load"]

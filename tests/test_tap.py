@@ -16,12 +16,12 @@ from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from twisted_lwstp.tap import Options, makeService
+from loadgen.wsclient import connect
 from twisted_lwstp.demo import DemoService
+from twisted_lwstp.tap import Options, makeService
 
 from ._helpers import temp_dir
 from ._twistd import spawn_twistd, twistd_path
-from loadgen.wsclient import connect
 
 
 class OptionsTests(SynchronousTestCase):
@@ -126,7 +126,7 @@ class TwistdWSGITests(TestCase):
     timeout = 120
 
     @inlineCallbacks
-    def test_wsgi_app_and_admin_diag_then_sigterm(self):
+    def test_wsgi_app_admin_diag_and_metrics_under_the_lwstp_reactor_then_sigterm(self):
         import json
         import re
 
@@ -160,8 +160,9 @@ class TwistdWSGITests(TestCase):
 
         proto = Proc()
         exe = twistd_path()
-        argv = [exe, "-n", "--pidfile=", "lwstp", "--listen", "tcp:0:interface=127.0.0.1",
-                "--admin", "tcp:0:interface=127.0.0.1", "--threads", "2",
+        argv = [exe, "-n", "--pidfile=", "--reactor=lwstp", "lwstp",
+                "--listen", "tcp:0:interface=127.0.0.1",
+                "--admin", "tcp:0:interface=127.0.0.1", "--threads", "2", "--metrics",
                 "--wsgi", "tests.data.wsgi_apps.hello"]
         process = reactor.spawnProcess(proto, exe, argv, env=os.environ.copy(), path=temp_dir(self))
         self.addCleanup(lambda: proto.ended.called or process.signalProcess("KILL"))
@@ -178,6 +179,13 @@ class TwistdWSGITests(TestCase):
             b"GET", f"http://127.0.0.1:{proto.ports[b'admin']}/diag".encode())
         diag = json.loads((yield readBody(response)))
         self.assertEqual((diag["name"], diag["threads"]), ("lwstp", 2))
+        response = yield agent.request(
+            b"GET", f"http://127.0.0.1:{proto.ports[b'admin']}/metrics".encode())
+        metrics = (yield readBody(response)).decode()
+        self.assertEqual(response.code, 200)
+        self.assertIn('lwstp_tasks_enqueued_total{pool="lwstp"} 2.0', metrics)
+        # The lwstp reactor's own pool is exported too.
+        self.assertIn('lwstp_threads{pool="twisted.internet.reactor"}', metrics)
         process.signalProcess("TERM")
         yield proto.ended
         self.assertIn(b"Main loop terminated.", proto.output)

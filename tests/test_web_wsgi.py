@@ -10,17 +10,18 @@ from __future__ import annotations
 import io
 import socket
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
+from wsgiref.validate import validator
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
-from twisted.internet.protocol import Protocol, ClientFactory
+from twisted.internet.protocol import ClientFactory, Protocol
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, FileBodyProducer, readBody
 from twisted.web.http_headers import Headers
 from twisted.web.server import Site
-from wsgiref.validate import validator
 
 from twisted_lwstp import TaskStatus, ThreadPool
 from twisted_lwstp.web import WSGIResource

@@ -6,7 +6,7 @@ the wake lock exactly where the steps say.
 from __future__ import annotations
 
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 from twisted.trial.unittest import SynchronousTestCase
 

@@ -10,11 +10,11 @@ from ._diagnostics import Diagnosis
 from ._errors import EnqueueRefused, PoolFinished, QueueFull, TaskFailed
 from ._interfaces import ITaskOwner
 from ._pool import ThreadPool
-from .reactor import install_pool
 from ._protocol import TaskOwnerMixin
 from ._service import ThreadPoolService
 from ._status import TaskReturn, TaskStatus
 from ._task import Task, TaskInfo
+from .reactor import install_pool
 
 __all__ = [
     "Diagnosis",

@@ -13,7 +13,8 @@ thread.  Owns no state.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from twisted.internet.defer import CancelledError, Deferred, fail
 from twisted.logger import Logger
@@ -57,7 +58,7 @@ class TwistedPoolFacade(PoolLife):
         except (PoolFinished, QueueFull):
             return fail()
         d = task.when_done()
-        return d.addCallback(box.outcome)
+        return cast("Deferred[_R]", d.addCallback(box.outcome))
 
     def callInThread(self, func: Callable[..., object], *args: Any, **kw: Any) -> None:
         """

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from ._status import TaskStatus
 from ._task import Task
@@ -117,6 +118,7 @@ class PoolCore:
         self._running = 0
         self._ended = 0  # tasks ever done; done-but-unreaped = _ended - _reaped
         self._threads = 0
+        self._in_sync = 0  # tasks blocked in SYNC
         self._finishing = False
 
 
@@ -161,6 +163,7 @@ class PoolCore:
             task._stop = True
         task._status = _STOPPING if task._stop else _RUNNING
         task._sync_seen = False
+        self._in_sync -= 1
         worker = task._worker
         assert worker is not None
         worker.wake.release()

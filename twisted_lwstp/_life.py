@@ -11,14 +11,13 @@ Twisted compatibility flags C{started} and C{joined} (reactor thread).
 from __future__ import annotations
 
 from twisted.internet.defer import Deferred, succeed
-
 from twisted.logger import Logger
 
 from ._checks import check_int
 from ._core import DONE_EVENT, Worker
 from ._diagnostics import Diagnostics
 from ._task import Task
-
+from ._worker import WorkerRunner
 
 _log = Logger(namespace="twisted_lwstp")
 
@@ -31,6 +30,8 @@ class PoolLife(Diagnostics):
     # Twisted ThreadPool compatibility attributes (reactor thread only).
     started = False
     joined = False
+    # Set once by the constructor: starts the workers' threads.
+    _runner: WorkerRunner
 
     def _start_workers(self, hired: list[Worker]) -> None:
         """

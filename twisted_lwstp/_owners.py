@@ -12,6 +12,7 @@ C{owner_closing} takes the pool lock for its transitions, marked C{# LOCK}.
 from __future__ import annotations
 
 from ._core import _QUEUED, _SYNCING, SYNC_EVENT
+from ._interfaces import ITaskOwner
 from ._reactorside import OwnerState, ReactorSide
 from ._task import Task
 
@@ -64,7 +65,7 @@ class OwnerRegistry(ReactorSide):
         for task in reap:
             self._reap(task)
 
-    def pause_owner(self, owner: object) -> None:
+    def pause_owner(self, owner: ITaskOwner) -> None:
         """
         Hold back C{writable()} calls to C{owner} (its transport is full).
         """
@@ -74,7 +75,7 @@ class OwnerRegistry(ReactorSide):
             state = self._owners[id(owner)] = OwnerState(owner)
         state.paused = True
 
-    def resume_owner(self, owner: object) -> None:
+    def resume_owner(self, owner: ITaskOwner) -> None:
         """
         Deliver the C{writable()} calls held back for C{owner}, in order,
         until it is paused again.
@@ -91,7 +92,7 @@ class OwnerRegistry(ReactorSide):
             # Still due?  A held SYNC may have been released (stopped) and
             # a held end may have been reaped meanwhile.
             if task._status is _SYNCING if kind == SYNC_EVENT else not task._reaped:
-                self._call_writable(owner, kind, task)
+                self._call_writable(state.owner, kind, task)
         if held and self._owners.get(id(owner)) is state:
             # Paused again: keep the rest, ahead of anything held meanwhile.
             if state.held:

@@ -53,9 +53,10 @@ whole story.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from contextvars import copy_context
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 from ._checks import check_int, function_name
 from ._compat import TwistedPoolFacade
@@ -213,7 +214,15 @@ class ThreadPool(TwistedPoolFacade):
         # Everything that can fail is above.  Once admitted, the task is
         # registered by identity only (no hash, no __eq__ of user objects),
         # so nothing below can raise and no admitted task goes unregistered.
-        t = self._admit(owner, task, user, cleanup, name)
+        try:
+            t = self._admit(owner, task, user, cleanup, name)
+        except QueueFull:
+            self._n_refused_full += 1
+            raise
+        except PoolFinished:
+            self._n_refused_finishing += 1
+            raise
+        self._n_enqueued += 1
         self._live[t] = None
         if owner is not None:
             state = self._owners.get(id(owner))

@@ -6,7 +6,7 @@ through the C{pytest11} entry point.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -28,7 +29,7 @@ from twisted.logger import Logger
 from twisted.python import threadable
 from twisted.python.reflect import safe_repr
 
-from ._core import _SYNCING, DONE_EVENT, EXIT_EVENT, SYNC_EVENT, Worker
+from ._core import _FINISHED, _SYNCING, DONE_EVENT, EXIT_EVENT, SYNC_EVENT, Worker
 from ._interfaces import ITaskOwner
 from ._task import Task
 from ._worklife import WorkerLife
@@ -48,7 +49,7 @@ class OwnerState:
 
     __slots__ = ("owner", "tasks", "paused", "held")
 
-    def __init__(self, owner: object) -> None:
+    def __init__(self, owner: ITaskOwner) -> None:
         self.owner = owner
         # Live (unreaped) tasks of this owner, in enqueue order.
         self.tasks: dict[Task, None] = {}
@@ -79,6 +80,18 @@ class ReactorSide(WorkerLife):
         self._destroy_waiters: list[Deferred[None]] | None = None
         self._destroyed = False
         self._shutdown_trigger: Any = None
+        # Counters for metrics (reactor thread only; read by a scrape, which
+        # runs in the reactor thread too).
+        self._n_enqueued = 0
+        self._n_refused_full = 0
+        self._n_refused_finishing = 0
+        self._n_finished = 0  # reaped FINISHED
+        self._n_failed = 0  # reaped STOPPED with an error
+        self._n_sync_timeouts = 0
+        self._n_drains = 0  # reactor wake-ups that drained the mailbox
+        self._n_events = 0  # worker events drained
+        # Called with each task as it is reaped, when metrics are on.
+        self._reap_observer: Callable[[Task], object] | None = None
 
     def _in_reactor(self, what: str) -> None:
         if threading.get_ident() != self._reactor_ident:
@@ -109,6 +122,8 @@ class ReactorSide(WorkerLife):
         """
         with self._lock:  # LOCK (to the end of the block)
             events = self._mailbox.take()
+        self._n_drains += 1
+        self._n_events += len(events)
         for kind, subject in events:
             if kind != EXIT_EVENT:
                 self._deliver(kind, subject)
@@ -201,6 +216,13 @@ class ReactorSide(WorkerLife):
                     "cleanup of task {task} of pool {pool} raised",
                     task=task.name, pool=self.name,
                 )
+        if task._status is _FINISHED:
+            self._n_finished += 1
+        elif task._failure is not None:
+            self._n_failed += 1
+        observer = self._reap_observer
+        if observer is not None:
+            observer(task)
         task._fire_waiters()
 
     # ------------------------------------------------------------------
@@ -227,6 +249,7 @@ class ReactorSide(WorkerLife):
                 return
             del syncing[task]
             if task._status is _SYNCING:
+                self._n_sync_timeouts += 1
                 _log.warn(
                     "Task {task} of pool {pool} was not synced within "
                     "{timeout} s: stopping it",

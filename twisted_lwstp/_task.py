@@ -9,8 +9,9 @@ each slot.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import Context
-from typing import Any, Callable, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.python.failure import Failure

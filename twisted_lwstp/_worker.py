@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from typing import Protocol
 
 #: Yielded by a worker's steps after each call of a task function.
 STEP = False

@@ -17,8 +17,9 @@ reaches the reactor only through the mailbox and C{_wake_reactor}.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator, Iterator
 from contextvars import Context, copy_context
-from typing import Any, Callable, Generator, Iterator
+from typing import Any
 
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -213,6 +214,7 @@ class WorkerLife(PoolCore):
                 task._run += now - task._t_state
                 task._t_state = now
                 task._status = _SYNCING
+                self._in_sync += 1
                 wake = self._mailbox.post((SYNC_EVENT, task))
                 lock.release()  # UNLOCK
                 if wake:

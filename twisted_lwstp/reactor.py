@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from twisted.internet.main import installReactor
 from twisted.logger import Logger
@@ -150,7 +151,7 @@ class _LwstpMixin:
         # reactor's own threadCallQueue stays empty: nothing appends to it.
         self._lwstp_calls: deque[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
         self._lwstp_calls = deque()
-        super().__init__()  # type: ignore[call-arg]
+        super().__init__()
 
     def callFromThread(self, f: Callable[..., Any], *args: object, **kwargs: object) -> None:
         """
@@ -192,7 +193,7 @@ class _LwstpMixin:
         )
 
 
-LwstpReactor: type = type("LwstpReactor", (_LwstpMixin, _platform_reactor_class()), {
+LwstpReactor: type[Any] = type("LwstpReactor", (_LwstpMixin, _platform_reactor_class()), {
     "__doc__": "The platform's default reactor, on a twisted_lwstp pool, with "
                "coalesced wake-ups.",
     "__module__": __name__,

@@ -17,6 +17,7 @@ from twisted.python.reflect import namedAny
 from ._pool import ThreadPool
 from .demo import DemoService, TaskShape
 from .web._admin import ListeningService, admin_site
+from .web._policy import ClientShares, OriginPolicy
 from .web._service import WSGIServerService
 
 
@@ -74,7 +75,25 @@ class Options(usage.Options):
          _at_least("sync-timeout", float, 0.001)],
         ["max-message-size", None, 4096, "Largest client message; bigger ones close with 1009.",
          _at_least("max-message-size", int, 0)],
+        ["max-tasks-per-client", None, None,
+         "Most live tasks per client address (IPv4 address or IPv6 /64); off unless given.",
+         _at_least("max-tasks-per-client", int, 1)],
     ]
+    optFlags = [
+        ["metrics", None, "Serve Prometheus metrics at /metrics (on the admin endpoint, "
+                          "and on the demo's own site); needs twisted-lwstp[metrics]."],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["allow-origin"] = []
+
+    def opt_allow_origin(self, origin: str) -> None:
+        """
+        A web origin (scheme://host[:port]) whose pages may open the demo's
+        WebSocket besides the page's own; repeatable; * allows any.
+        """
+        self["allow-origin"].append(origin)
 
     def postOptions(self) -> None:
         from twisted.internet import reactor
@@ -84,6 +103,17 @@ class Options(usage.Options):
             _endpoint(reactor, "admin", self["admin"]) if self["admin"] else None
         )
         self["application"] = _application(self["wsgi"]) if self["wsgi"] else None
+        try:
+            self["origins"] = OriginPolicy(self["allow-origin"])
+        except ValueError as e:
+            raise usage.UsageError(f"--allow-origin: {e}") from None
+        if self["metrics"]:
+            try:
+                import prometheus_client  # noqa: F401
+            except ImportError:
+                raise usage.UsageError(
+                    "--metrics needs prometheus_client: pip install 'twisted-lwstp[metrics]'"
+                ) from None
 
 
 def _endpoint(reactor: Any, option: str, description: str) -> Any:
@@ -109,6 +139,24 @@ def _application(name: str) -> Any:
     return application
 
 
+def _watch(pool: ThreadPool, reactor: Any) -> Any:
+    """
+    Export C{pool}'s metrics, and the reactor's pool's too when the lwstp
+    reactor runs this program; the registry to serve.
+    """
+    from prometheus_client import REGISTRY
+
+    from .metrics import watch
+    from .reactor import LwstpReactor
+
+    watch(pool)
+    if isinstance(reactor, LwstpReactor):
+        reactor_pool = reactor.getThreadPool()
+        if reactor_pool._reap_observer is None:
+            watch(reactor_pool)
+    return REGISTRY
+
+
 def makeService(options: Options) -> IService:
     """
     The demo service for C{options}.
@@ -122,10 +170,13 @@ def makeService(options: Options) -> IService:
         reactor=reactor,
         sync_timeout=options["sync-timeout"],
     )
+    limit = options["max-tasks-per-client"]
+    shares = ClientShares(limit) if limit is not None else None
+    registry = _watch(pool, reactor) if options["metrics"] else None
     service: IService
     if options["application"] is not None:
         service = WSGIServerService(options["endpoint"], pool, options["application"],
-                                    reactor=reactor)
+                                    reactor=reactor, shares=shares)
     else:
         shape = TaskShape(
             count=options["count"],
@@ -136,10 +187,12 @@ def makeService(options: Options) -> IService:
         service = DemoService(
             options["endpoint"], pool, shape, reactor=reactor,
             max_message_size=options["max-message-size"],
+            origins=options["origins"], shares=shares, metrics=registry,
         )
     if options["admin-endpoint"] is None:
         return service
     both = MultiService()
-    ListeningService(options["admin-endpoint"], admin_site(pool), "admin").setServiceParent(both)
+    admin = admin_site(pool, metrics=registry)
+    ListeningService(options["admin-endpoint"], admin, "admin").setServiceParent(both)
     service.setServiceParent(both)
     return both

@@ -20,7 +20,8 @@ in the test's thread, so a test reads like a sequence diagram::
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Iterator, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 from twisted.internet.testing import MemoryReactorClock
 

@@ -33,7 +33,9 @@ def convert(lines: list[str]) -> list[str]:
         for pattern, repl in _FIELDS:
             line = pattern.sub(repl, line)
         # A field list must start after a blank line.
-        if line.lstrip().startswith(":") and out and out[-1].strip() and not out[-1].lstrip().startswith(":") and not out[-1].startswith(" "):
+        previous = out[-1] if out else ""
+        if (line.lstrip().startswith(":") and previous.strip()
+                and not previous.lstrip().startswith(":") and not previous.startswith(" ")):
             out.append("")
         out.append(line)
     return out

@@ -17,7 +17,15 @@ from typing import Any
 from twisted.internet.protocol import Factory
 from twisted.protocols.basic import LineReceiver
 
-from twisted_lwstp import PoolFinished, QueueFull, Task, TaskOwnerMixin, TaskReturn, TaskStatus, ThreadPool
+from twisted_lwstp import (
+    PoolFinished,
+    QueueFull,
+    Task,
+    TaskOwnerMixin,
+    TaskReturn,
+    TaskStatus,
+    ThreadPool,
+)
 
 CHUNK = 50_000
 

@@ -6,13 +6,12 @@ lwstp_harness fixture, and for real with pytest-twisted, over loopback.
 from types import SimpleNamespace
 
 import pytest_twisted
+from countdown import CountdownProtocol
 from twisted.internet import defer, endpoints, protocol
 from twisted.internet.testing import StringTransport
 
 from twisted_lwstp import ThreadPool
 from twisted_lwstp.testing import PoolHarness
-
-from countdown import CountdownProtocol
 
 
 def test_countdown_stepped(lwstp_harness: PoolHarness) -> None:

@@ -5,13 +5,12 @@ is stepped by the test and the connection is a StringTransport.
 
 from types import SimpleNamespace
 
+from countdown import CountdownProtocol
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_lwstp import TaskReturn
 from twisted_lwstp.testing import PoolHarness
-
-from countdown import CountdownProtocol
 
 
 class CountdownTests(SynchronousTestCase):

@@ -3,12 +3,11 @@ The jobs example, stepped: a job outlives its connection and its result is
 found by token; a full pool says so politely.
 """
 
+from jobs import CHUNK, JobFactory
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_lwstp.testing import PoolHarness
-
-from jobs import CHUNK, JobFactory
 
 
 class JobTests(SynchronousTestCase):

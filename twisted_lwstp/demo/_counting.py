@@ -9,8 +9,8 @@ example does.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .._status import TaskReturn, TaskStatus
 

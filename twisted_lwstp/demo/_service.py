@@ -16,6 +16,7 @@ from twisted.python.failure import Failure
 
 from .._pool import ThreadPool
 from .._service import ThreadPoolService
+from ..web._policy import ClientShares, OriginPolicy
 from ._counting import TaskShape
 from ._web import make_site
 
@@ -46,6 +47,9 @@ class DemoService(Service):
         reactor: Any,
         close_timeout: float = 5.0,
         max_message_size: int = 4096,
+        origins: OriginPolicy | None = None,
+        shares: ClientShares | None = None,
+        metrics: Any = None,
     ) -> None:
         self.endpoint = endpoint
         self.pool = pool
@@ -53,7 +57,8 @@ class DemoService(Service):
         self.reactor = reactor
         self.close_timeout = close_timeout
         self.pool_service = ThreadPoolService(pool)
-        self.site, self.factory = make_site(pool, shape, max_message_size)
+        self.site, self.factory = make_site(pool, shape, max_message_size, origins=origins,
+                                            shares=shares, metrics=metrics)
 
     def startService(self) -> None:
         """

@@ -7,6 +7,7 @@ and the pool's diagnostics at C{/diag}.
 from __future__ import annotations
 
 from importlib.resources import files
+from typing import Any
 
 from twisted.web.pages import notFound
 from twisted.web.resource import IResource, Resource
@@ -14,7 +15,8 @@ from twisted.web.server import Request, Site
 from twisted.web.websocket import WebSocketResource
 
 from .._pool import ThreadPool
-from ..web._admin import DiagResource
+from ..web._admin import DiagResource, MetricsResource
+from ..web._policy import ClientShares, OriginCheckedResource, OriginPolicy
 from ._counting import TaskShape
 from ._ws import CountingFactory
 
@@ -47,15 +49,27 @@ class _Root(Resource):
 
 
 def make_site(
-    pool: ThreadPool, shape: TaskShape, max_message_size: int = 4096
+    pool: ThreadPool,
+    shape: TaskShape,
+    max_message_size: int = 4096,
+    *,
+    origins: OriginPolicy | None = None,
+    shares: ClientShares | None = None,
+    metrics: Any = None,
 ) -> tuple[Site, CountingFactory]:
     """
-    The demo's site and the factory of its WebSocket connections.
+    The demo's site and the factory of its WebSocket connections.  The
+    WebSocket takes handshakes from the page's own origin only, unless
+    C{origins} allows more; C{shares} caps each client's live tasks;
+    C{metrics} (a C{prometheus_client} registry) adds C{/metrics}.
     """
-    factory = CountingFactory(pool, shape, max_message_size)
+    factory = CountingFactory(pool, shape, max_message_size, shares)
     root = _Root()
     page = PageResource(shape)
     root.putChild(b"", page)
-    root.putChild(b"ws", WebSocketResource(factory))
+    policy = origins if origins is not None else OriginPolicy()
+    root.putChild(b"ws", OriginCheckedResource(WebSocketResource(factory), policy))
     root.putChild(b"diag", DiagResource(pool))
+    if metrics is not None:
+        root.putChild(b"metrics", MetricsResource(metrics))
     return Site(root), factory

@@ -20,6 +20,7 @@ from .._pool import ThreadPool
 from .._protocol import TaskOwnerMixin
 from .._status import TaskStatus
 from .._task import Task
+from ..web._policy import ClientShares
 from ._counting import CountState, TaskShape, count_task
 
 _log = Logger(namespace="twisted_lwstp.demo")
@@ -55,27 +56,45 @@ class CountingProtocol(TaskOwnerMixin):
 
     task: Task | None = None
 
-    def __init__(self, factory: CountingFactory, peer: str) -> None:
+    def __init__(self, factory: CountingFactory, peer: str, address: Any = None) -> None:
         self.factory = factory
         self.pool = factory.pool
         self.peer = peer
+        self.address = address
 
     def negotiationFinished(self) -> None:
         super().negotiationFinished()
         self.factory.connections.add(self)
-        stats = self.factory.stats
+        factory = self.factory
+        stats = factory.stats
         stats.connections += 1
+        shares = factory.shares
+        key = None
+        if shares is not None:
+            key = shares.take(self.address)
+            if key is None:
+                self._refuse(f"too many tasks from your address (at most {shares.limit})")
+                return
+
+        def cleanup(owner: object, state: CountState) -> None:
+            factory.task_cleanup(owner, state)
+            if key is not None and shares is not None:
+                shares.give_back(key)
+
         try:
             self.task = self.enqueue_task(
                 count_task,
-                user=CountState(self.factory.shape),
-                cleanup=self.factory.task_cleanup,
+                user=CountState(factory.shape),
+                cleanup=cleanup,
                 name=f"ws {self.peer}",
             )
-        except QueueFull:
-            self._refuse("queue full: all threads busy and the wait queue is full")
-        except PoolFinished:
-            self._refuse("server shutting down: the pool accepts no new tasks")
+        except (QueueFull, PoolFinished) as e:
+            if key is not None and shares is not None:
+                shares.give_back(key)  # nothing was admitted
+            if isinstance(e, QueueFull):
+                self._refuse("queue full: all threads busy and the wait queue is full")
+            else:
+                self._refuse("server shutting down: the pool accepts no new tasks")
         else:
             stats.enqueued += 1
             self.task.when_done().addBoth(self.factory.task_completed)
@@ -144,8 +163,10 @@ class CountingFactory:
     Owner of every attribute: the reactor thread.
     """
 
-    def __init__(self, pool: ThreadPool, shape: TaskShape, max_message_size: int = 4096) -> None:
+    def __init__(self, pool: ThreadPool, shape: TaskShape, max_message_size: int = 4096,
+                 shares: ClientShares | None = None) -> None:
         self.pool = pool
+        self.shares = shares
         self.shape = shape
         self.max_message_size = max_message_size
         self.connections: set[CountingProtocol] = set()
@@ -164,7 +185,7 @@ class CountingFactory:
         address: Any = request.getClientAddress()
         host = getattr(address, "host", "?")
         port = getattr(address, "port", "?")
-        return CountingProtocol(self, f"{host}:{port}")
+        return CountingProtocol(self, f"{host}:{port}", address)
 
     def connection_closed(self, protocol: CountingProtocol) -> None:
         self.connections.discard(protocol)

@@ -1,8 +1,9 @@
 # -*- test-case-name: tests.test_web_admin -*-
 """
 The admin site, kept off the application's URL space: C{/diag} (the pool's
-diagnostics as JSON).  Served on C{twistd lwstp --admin ENDPOINT}; the demo
-keeps its own C{/diag} too.
+diagnostics as JSON) and, with metrics on, C{/metrics} (Prometheus).
+Served on C{twistd lwstp --admin ENDPOINT}; the demo keeps its own C{/diag}
+too.
 
 Runs in: the reactor thread (C{twisted.web} renders there).  Owns no state.
 """
@@ -63,17 +64,42 @@ class DiagResource(Resource):
         return json.dumps(body).encode("utf-8")
 
 
+class MetricsResource(Resource):
+    """
+    C{/metrics}: a C{prometheus_client} registry in the text exposition
+    format (needs the C{twisted-lwstp[metrics]} extra).
+    """
+
+    isLeaf = True
+
+    def __init__(self, registry: Any = None) -> None:
+        super().__init__()
+        from prometheus_client import REGISTRY
+
+        self.registry = registry if registry is not None else REGISTRY
+
+    def render_GET(self, request: Request) -> bytes:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode("ascii"))
+        request.setHeader(b"cache-control", b"no-store")
+        return generate_latest(self.registry)
+
+
 class _AdminRoot(Resource):
     def getChild(self, path: bytes, request: Request) -> IResource:
         return notFound()
 
 
-def admin_site(pool: ThreadPool) -> Site:
+def admin_site(pool: ThreadPool, metrics: Any = None) -> Site:
     """
-    The admin site of C{pool}: C{/diag}.
+    The admin site of C{pool}: C{/diag}, and C{/metrics} if C{metrics} (a
+    C{prometheus_client} registry) is given.
     """
     root = _AdminRoot()
     root.putChild(b"diag", DiagResource(pool))
+    if metrics is not None:
+        root.putChild(b"metrics", MetricsResource(metrics))
     return Site(root)
 
 

@@ -12,7 +12,8 @@ read delays seeing it by one check-in).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
@@ -103,16 +104,20 @@ class RequestOwner:
         self.pool.owner_closing(self)
 
 
-def refuse(request: Request, error: EnqueueRefused) -> bytes:
+def refuse(request: Request, error: EnqueueRefused | str) -> bytes:
     """
     Answer a request the pool would not take: C{503 Service Unavailable}
-    with C{Retry-After}, at once.
+    with C{Retry-After}, at once.  C{error}: the pool's refusal, or why
+    else (e.g. a client over its fair share).
     """
-    why = "shutting down" if isinstance(error, PoolFinished) else "busy"
+    if isinstance(error, str):
+        why = error
+    else:
+        why = "the server is " + ("shutting down" if isinstance(error, PoolFinished) else "busy")
     request.setResponseCode(503)
     request.setHeader(b"retry-after", str(RETRY_AFTER).encode("ascii"))
     request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-    return f"503 Service Unavailable: the server is {why}; retry in {RETRY_AFTER} s\n".encode()
+    return f"503 Service Unavailable: {why}; retry in {RETRY_AFTER} s\n".encode()
 
 
 class ChunkBuffer:

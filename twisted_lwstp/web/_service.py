@@ -18,6 +18,7 @@ from twisted.web.server import Site
 from .._pool import ThreadPool
 from .._service import ThreadPoolService
 from ._admin import ListeningService
+from ._policy import ClientShares
 from ._wsgi import WSGIApplication, WSGIResource
 
 
@@ -29,9 +30,10 @@ class WSGIServerService(Service):
     """
 
     def __init__(self, endpoint: IStreamServerEndpoint, pool: ThreadPool,
-                 application: WSGIApplication, *, reactor: Any) -> None:
+                 application: WSGIApplication, *, reactor: Any,
+                 shares: ClientShares | None = None) -> None:
         self.pool = pool
-        self.resource = WSGIResource(reactor, pool, application)
+        self.resource = WSGIResource(reactor, pool, application, shares=shares)
         self.listener = ListeningService(endpoint, Site(self.resource), "wsgi")
         self.pool_service = ThreadPoolService(pool)
 

@@ -16,7 +16,8 @@ the two never touch it at once (MODEL.md rule 1).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -28,6 +29,7 @@ from .._pool import ThreadPool
 from .._status import TaskReturn, TaskStatus
 from .._task import Task
 from ._owner import RequestOwner, refuse
+from ._policy import ClientShares
 
 _log = Logger(namespace="twisted_lwstp.web")
 
@@ -263,13 +265,16 @@ class WSGIResource(Resource):
     not called; a request whose client left while it waited is never run;
     one whose client leaves while it runs sees
     C{environ["lwstp.stopping"]()} turn True, its next chunk is not sent,
-    iteration stops and the iterable's C{close()} is called.
+    iteration stops and the iterable's C{close()} is called.  With
+    C{shares}, a client address over its share gets 503 too.
     """
 
     isLeaf = True
 
-    def __init__(self, reactor: Any, pool: ThreadPool, application: WSGIApplication) -> None:
+    def __init__(self, reactor: Any, pool: ThreadPool, application: WSGIApplication,
+                 *, shares: ClientShares | None = None) -> None:
         super().__init__()
+        self._shares = shares
         if not isinstance(pool, ThreadPool):
             raise TypeError(f"pool must be a twisted_lwstp ThreadPool, not {type(pool).__name__}")
         if not callable(application):
@@ -284,9 +289,23 @@ class WSGIResource(Resource):
         address: Any = request.getClientAddress()
         name = (f"{_native(request.method)} {_native(request.uri)[:80]} "
                 f"from {getattr(address, 'host', '?')}:{getattr(address, 'port', '?')}")
+        shares = self._shares
+        key = None
+        if shares is not None:
+            key = shares.take(address)
+            if key is None:
+                return refuse(request, f"your address has {shares.limit} requests running "
+                                       "already, the most one client may have")
+
+        def give_back(owner: object, user: object) -> None:
+            if shares is not None and key is not None:
+                shares.give_back(key)
+
         try:
-            self._pool.enqueue(exchange.owner, exchange, name=name)
+            self._pool.enqueue(exchange.owner, exchange, name=name,
+                               cleanup=give_back if key is not None else None)
         except EnqueueRefused as e:
+            give_back(None, None)
             return refuse(request, e)
         exchange.owner.attach()
         return NOT_DONE_YET

@@ -1,0 +1,170 @@
+"""
+Prometheus metrics: a scrape of C{/metrics} over HTTP after a known
+workload, parsed with C{prometheus_client}'s own parser: every counter
+equals the known number, every gauge equals C{diagnose()}, and the
+histograms count every reaped task.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+from twisted.internet import reactor
+from twisted.internet.defer import inlineCallbacks
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+
+from twisted_lwstp import PoolFinished, QueueFull, TaskReturn, TaskStatus
+from twisted_lwstp.metrics import watch
+from twisted_lwstp.testing import PoolHarness
+from twisted_lwstp.web._admin import MetricsResource
+
+from ._helpers import RecordingOwner, Script, syncing_owner
+from .test_web_wsgi import _Case
+
+R = TaskReturn
+S = TaskStatus
+
+
+class MetricsTests(_Case):
+    def setUp(self) -> None:
+        self.h = PoolHarness(2, 1, name="metered", sync_timeout=5.0)
+        self.h.pool.start()
+        self.registry = CollectorRegistry()
+        watch(self.h.pool, self.registry)
+        root = Resource()
+        root.putChild(b"metrics", MetricsResource(self.registry))
+        port = reactor.listenTCP(0, Site(root), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        self.port = port.getHost().port
+
+    @inlineCallbacks
+    def scrape(self):
+        response, body = yield self.get(self.port, "/metrics")
+        self.assertEqual(response.code, 200)
+        self.assertIn(b"text/plain", response.headers.getRawHeaders(b"content-type")[0])
+        samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        for family in text_string_to_metric_families(body.decode()):
+            for sample in family.samples:
+                labels = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "pool"))
+                self.assertEqual(sample.labels["pool"], "metered")
+                samples[(sample.name, labels)] = sample.value
+        return samples
+
+    def assert_gauges_match_diagnose(self, samples: dict[Any, float], syncing: int) -> None:
+        d = self.h.pool.diagnose()
+        self.assertEqual(samples[("lwstp_tasks_running", ())], d.running)
+        self.assertEqual(samples[("lwstp_threads", ())], d.threads)
+        self.assertEqual(samples[("lwstp_tasks_queued", ())], d.queued)
+        self.assertEqual(samples[("lwstp_tasks_done_unreaped", ())], d.done)
+        self.assertEqual(samples[("lwstp_tasks_syncing", ())], syncing)
+
+    @inlineCallbacks
+    def test_counters_gauges_and_histograms_after_a_known_workload(self):
+        h, pool = self.h, self.h.pool
+        # Three served: each SYNCs once, its owner syncs it, then it finishes.
+        for _ in range(3):
+            pool.enqueue(syncing_owner(pool), Script([R.SYNC, R.FINISHED]))
+            h.run()
+        # Two running, one queued, then two refused.
+        closing = RecordingOwner(pool, lambda t: t.status.is_done and pool.task_status(t))
+        a = pool.enqueue(closing, Script([R.CHECKING_IN] * 100))
+        deaf = RecordingOwner(pool, lambda t: t.status.is_done and pool.task_status(t))
+        b = pool.enqueue(deaf, Script([R.SYNC]))
+        queued = pool.enqueue(closing, Script())
+        for _ in range(2):
+            self.assertRaises(QueueFull, pool.enqueue, None, Script())
+        h.step(1)  # b returns SYNC; nobody will sync it
+        h.flush()
+        self.assertIs(b.status, S.SYNCING)
+        mid = yield self.scrape()
+        self.assert_gauges_match_diagnose(mid, syncing=1)
+        self.assertEqual(mid[("lwstp_tasks_queued", ())], 1)
+        # One connection closes: its running task and its queued one stop.
+        pool.owner_closing(closing)
+        # One sync timeout.
+        h.reactor.advance(5.0)
+        h.run()
+        self.assertEqual((a.status, b.status, queued.status), (S.STOPPED,) * 3)
+        for t in (a, b, queued):
+            pool.task_status(t)
+        end = yield self.scrape()
+        self.assertEqual(end[("lwstp_tasks_enqueued_total", ())], 6)
+        self.assertEqual(end[("lwstp_tasks_refused_total", (("reason", "queue_full"),))], 2)
+        self.assertEqual(end[("lwstp_tasks_refused_total", (("reason", "finishing"),))], 0)
+        self.assertEqual(end[("lwstp_tasks_ended_total", (("failed", "false"), ("status", "finished")))], 3)
+        self.assertEqual(end[("lwstp_tasks_ended_total", (("failed", "false"), ("status", "stopped")))], 3)
+        self.assertEqual(end[("lwstp_tasks_ended_total", (("failed", "true"), ("status", "stopped")))], 0)
+        self.assertEqual(end[("lwstp_sync_timeouts_total", ())], 1)
+        # Every wake-up carries at least one event; here some carried more.
+        events, wakeups = end[("lwstp_worker_events_total", ())], end[("lwstp_reactor_wakeups_total", ())]
+        self.assertGreaterEqual(events, wakeups)
+        self.assert_gauges_match_diagnose(end, syncing=0)
+        self.assertEqual(end[("lwstp_owners_paused", ())], 0)
+        for name in ("queued", "running", "syncing"):
+            # Every reaped task is counted in the queued histogram; those that ran
+            # (all but the one stopped in the queue) in the other two.
+            count = end[(f"lwstp_task_{name}_seconds_count", ())]
+            self.assertEqual(count, 6 if name == "queued" else 5, name)
+            self.assertEqual(end[(f"lwstp_task_{name}_seconds_bucket", (("le", "+Inf"),))], count)
+        # finish(): one more refusal, of the other kind.
+        pool.finish()
+        self.assertRaises(PoolFinished, pool.enqueue, None, Script())
+        last = yield self.scrape()
+        self.assertEqual(last[("lwstp_tasks_refused_total", (("reason", "finishing"),))], 1)
+        d = pool.destroy()
+        h.run()
+        self.successResultOf(d)
+
+    @inlineCallbacks
+    def test_paused_owners_and_failed_tasks(self):
+        h, pool = self.h, self.h.pool
+        owner = RecordingOwner(pool)
+        pool.pause_owner(owner)
+        t = pool.enqueue(owner, Script([ValueError("broke")]))
+        h.step()
+        h.flush()
+        samples = yield self.scrape()
+        self.assertEqual(samples[("lwstp_owners_paused", ())], 1)
+        pool.resume_owner(owner)
+        pool.task_status(t)
+        samples = yield self.scrape()
+        self.assertEqual(samples[("lwstp_owners_paused", ())], 0)
+        self.assertEqual(samples[("lwstp_tasks_ended_total", (("failed", "true"), ("status", "stopped")))], 1)
+        self.flushLoggedErrors(ValueError)
+        d = pool.destroy()
+        h.run()
+        self.successResultOf(d)
+
+    def test_a_pool_is_watched_once(self) -> None:
+        self.assertRaises(ValueError, watch, self.h.pool, None)
+        d = self.h.pool.destroy()
+        self.h.run()
+        self.successResultOf(d)
+
+
+class TwoPoolsTests(_Case):
+    @inlineCallbacks
+    def test_two_pools_in_one_registry_are_told_apart_by_label(self):
+        registry = CollectorRegistry()
+        harnesses = [PoolHarness(1, 0, name=name) for name in ("first", "second")]
+        for h in harnesses:
+            h.pool.start()
+            watch(h.pool, registry)
+        harnesses[1].pool.enqueue(None, Script())
+        harnesses[1].run()
+        root = Resource()
+        root.putChild(b"metrics", MetricsResource(registry))
+        port = reactor.listenTCP(0, Site(root), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        _, body = yield self.get(port.getHost().port, "/metrics")
+        enqueued = {s.labels["pool"]: s.value
+                    for family in text_string_to_metric_families(body.decode())
+                    for s in family.samples if s.name == "lwstp_tasks_enqueued_total"}
+        self.assertEqual(enqueued, {"first": 0, "second": 1})
+        for h in harnesses:
+            d = h.pool.destroy()
+            h.run()
+            self.successResultOf(d)
