@@ -21,6 +21,7 @@ from wsproto.events import (
     Message,
     Ping,
     RejectConnection,
+    RejectData,
     Request,
     TextMessage,
 )
@@ -41,6 +42,10 @@ class WSClient(Protocol):
         self.host, self.port, self.path = host, port, path
         self.origin = origin
         self.reject_status: int | None = None
+        self.reject_headers: dict[str, str] = {}
+        self.reject_body = b""
+        # False: ignore the server's close frame (a client that hangs on).
+        self.answer_close = True
         self.ws = WSConnection(ConnectionType.CLIENT)
         self.keep_messages = keep_messages
         self.messages: list[str] = []
@@ -64,8 +69,13 @@ class WSClient(Protocol):
                 self.opened.callback(self)
             elif isinstance(event, RejectConnection):
                 self.reject_status = event.status_code
-                self.opened.errback(Failure(RuntimeError(f"rejected: {event.status_code}")))
-                self.transport.loseConnection()  # as a browser does
+                self.reject_headers = {k.decode().lower(): v.decode() for k, v in event.headers}
+                if not event.has_body:
+                    self._rejected()
+            elif isinstance(event, RejectData):
+                self.reject_body += event.data
+                if event.body_finished:
+                    self._rejected()
             elif isinstance(event, TextMessage):
                 self._text += event.data
                 if event.message_finished:
@@ -82,11 +92,22 @@ class WSClient(Protocol):
             elif isinstance(event, CloseConnection):
                 self.close_code = event.code
                 self.close_reason = event.reason
+                if not self.answer_close:
+                    continue
                 try:
                     self.transport.write(self.ws.send(event.response()))
                 except Exception:
                     pass
                 self.transport.loseConnection()
+
+    def _rejected(self) -> None:
+        """
+        The server answered the handshake with an HTTP error (a refusal is
+        503 with Retry-After): tell whoever waits, and hang up as a browser
+        does.
+        """
+        self.opened.errback(Failure(RuntimeError(f"rejected: {self.reject_status}")))
+        self.transport.loseConnection()
 
     def send_text(self, text: str) -> None:
         self.transport.write(self.ws.send(TextMessage(data=text)))

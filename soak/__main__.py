@@ -5,7 +5,7 @@ The chaos soak: the demo server with small tasks, in this process, and a
 load generator in its own process keeping CLIENTS WebSocket clients busy
 for SECONDS (see soak/_clients.py).  At the end it checks, from the
 server's own counters: tasks enqueued = cleanups run = completion Deferreds
-fired; refusals = 1013 closes seen by clients; nothing left in the pool
+fired; refusals = 503 answers seen by clients; nothing left in the pool
 once the clients are gone; its threads back to the configured count; RSS
 growth after warm-up under 10%.  Prints the numbers; exits 1 if a check
 fails.
@@ -82,7 +82,7 @@ async def soak(reactor: Any, args: argparse.Namespace) -> dict[str, Any]:
     }
     checks = {
         "enqueued = cleanups = completions": stats.enqueued == stats.cleanups == stats.completed,
-        "refusals = 1013 closes seen by clients": stats.refused == clients.get("close 1013", 0),
+        "refusals = 503 answers seen by clients": stats.refused == clients.get("refused 503", 0),
         "nothing left in the pool": diagnosis == idle,
         "threads back to the configured count": threads_alive == args.threads
         and diagnosis.threads == args.threads,
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"soak: {result['seconds']} s, {result['clients']} clients, "
           f"{c.get('connections', 0)} connections, {c.get('messages', 0)} messages")
     print(f"  enqueued {s['enqueued']}, cleanups {s['cleanups']}, completions {s['completed']}")
-    print(f"  refused {s['refused']}, 1013 closes seen by clients {c.get('close 1013', 0)}")
+    print(f"  refused {s['refused']}, 503 answers seen by clients {c.get('refused 503', 0)}")
     print(f"  after: {result['diagnose_after']}, threads alive {result['threads_alive_after']}"
           f" of {result['threads_configured']}, after stop {result['threads_alive_after_stop']}")
     print(f"  RSS {result['rss_warm_mb']} MB after warm-up, {result['rss_final_mb']} MB at the end"

@@ -73,6 +73,10 @@ async def slot(reactor: Any, port: int, deadline: float, rng: random.Random, rep
         try:
             await connect(port, reactor=reactor, client=client)
         except Exception:
+            if client.reject_status == 503:  # refused before the upgrade
+                report["refused 503"] += 1
+                await client.closed
+                continue
             if not client.closed.called:
                 report["connect_failed"] += 1
                 continue

@@ -11,7 +11,7 @@ import socket
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
+from twisted.internet.defer import Deferred, DeferredList, gatherResults, inlineCallbacks
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import deferLater
@@ -117,32 +117,30 @@ class StreamingTests(_DemoCase):
         self.assertEqual(client.messages, ["pos 1000", "pos 2000", "finished 2500"])
 
     @inlineCallbacks
-    def test_queue_full_refuses_with_1013(self):
+    def test_queue_full_refuses_with_503_before_the_upgrade(self):
         # Long tasks: nobody finishes while the others connect.
         self.start_demo(threads=3, depth=2, count=10**9, checkin_every=1000,
                         sync_every=10**9, pause_ms=10)
-        clients = yield gatherResults([connect(self.port) for _ in range(8)])
-        refused: list[WSClient] = []
-        all_refused: Deferred[None] = Deferred()
-
-        def closed(client: WSClient) -> None:
-            refused.append(client)
-            if len(refused) == 3:
-                all_refused.callback(None)
-
-        for client in clients:
-            client.closed.addCallback(closed)
-        yield all_refused
-        self.assertEqual([c.close_code for c in refused], [1013] * 3)
+        clients = [WSClient("127.0.0.1", self.port) for _ in range(8)]
+        results = yield DeferredList([connect(self.port, client=c) for c in clients],
+                                     consumeErrors=True)
+        served = [c for c, (ok, _) in zip(clients, results, strict=True) if ok]
+        refused = [c for c, (ok, _) in zip(clients, results, strict=True) if not ok]
+        self.assertEqual((len(served), len(refused)), (5, 3))
         for client in refused:
-            self.assertIn("queue full", client.close_reason)
+            # A refusal, told apart from a failure: HTTP 503 with Retry-After.
+            self.assertEqual(client.reject_status, 503)
+            self.assertEqual(client.reject_headers.get("retry-after"), "1")
+            self.assertIn(b"queue full", client.reject_body)
+            yield client.closed
         diag = yield self.diag()
         self.assertEqual((diag["running"], diag["threads"], diag["queued"]), (3, 3, 2))
-        self.assertEqual(len(diag["tasks"]), 5)
-        served = [c for c in clients if c not in refused]
-        self.assertEqual(len(served), 5)
+        self.assertEqual(len(diag["tasks"]), 5)  # nothing was enqueued for the refused
         self.assertTrue(all(c.close_code is None for c in served))
         self.assertEqual(self.service.factory.stats.refused, 3)
+        for client in served:
+            client.close()
+        yield DeferredList([c.closed for c in served])
 
     @inlineCallbacks
     def test_closing_mid_task_stops_it_within_a_check_in(self):

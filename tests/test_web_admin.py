@@ -35,3 +35,19 @@ class AdminSiteTests(_Case):
                          ("admin", 2, 0, 0))
         response, _ = yield self.get(port, "/other")
         self.assertEqual(response.code, 404)
+
+    @inlineCallbacks
+    def test_health_is_200_until_the_pool_finishes(self):
+        pool = ThreadPool(1, 0, "health", reactor=reactor)
+        pool.start()
+        self.addCleanup(pool.destroy)
+        service = ListeningService(TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1"),
+                                   admin_site(pool), "admin")
+        service.startService()
+        self.addCleanup(service.stopService)
+        port = service.port.getHost().port
+        response, body = yield self.get(port, "/health")
+        self.assertEqual((response.code, body), (200, b"ok\n"))
+        pool.finish()
+        response, body = yield self.get(port, "/health")
+        self.assertEqual((response.code, body), (503, b"finishing\n"))

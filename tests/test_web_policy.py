@@ -120,11 +120,19 @@ class FairShareTests(_PolicyDemo):
     def test_greedy_client_gets_its_share_and_polite_clients_are_served(self):
         service = self.start_policy_demo(3, 8, shares=ClientShares(2))
         factory = service.factory
-        greedy = [connect(self.port, bind="127.0.0.2") for _ in range(20)]
-        greedy_clients = []
-        for d in greedy:
-            greedy_clients.append((yield d))
-        yield self.until(lambda: factory.stats.refused == 18, "18 greedy refusals", 30)
+        from loadgen.wsclient import WSClient
+
+        attempts = [WSClient("127.0.0.1", self.port) for _ in range(20)]
+        results = yield DeferredList([connect(self.port, bind="127.0.0.2", client=c)
+                                      for c in attempts], consumeErrors=True)
+        greedy_clients = [c for c, (ok, _) in zip(attempts, results, strict=True) if ok]
+        refused = [c for c, (ok, _) in zip(attempts, results, strict=True) if not ok]
+        self.assertEqual((len(greedy_clients), len(refused)), (2, 18))
+        self.assertEqual(factory.stats.refused, 18)
+        for client in refused:
+            self.assertEqual(client.reject_status, 503)
+            self.assertEqual(client.reject_headers.get("retry-after"), "1")
+        self.assertIn(b"too many tasks from your address", refused[0].reject_body)
         polite = []
         for host in ("127.0.0.3", "127.0.0.4", "127.0.0.5"):
             polite.append((yield connect(self.port, bind=host)))
@@ -135,10 +143,6 @@ class FairShareTests(_PolicyDemo):
                 host = protocol.address.host
                 by_host[host] = by_host.get(host, 0) + 1
         self.assertEqual(by_host, {"127.0.0.2": 2, "127.0.0.3": 1, "127.0.0.4": 1, "127.0.0.5": 1})
-        yield self.until(lambda: len([c for c in greedy_clients if c.close_code == 1013]) == 18,
-                         "18 closes with 1013")
-        refused = [c for c in greedy_clients if c.close_code == 1013]
-        self.assertIn("too many tasks from your address", refused[0].close_reason or "")
         for client in greedy_clients + polite:
             client.close()
         yield DeferredList([c.closed for c in greedy_clients + polite])

@@ -9,13 +9,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from twisted.application.service import IService, MultiService
+from twisted.application.service import IService, MultiService, Service
 from twisted.internet import endpoints
+from twisted.internet.defer import inlineCallbacks
 from twisted.python import usage
 from twisted.python.reflect import namedAny
 
 from ._pool import ThreadPool
 from .demo import DemoService, TaskShape
+from .haproxy import AgentFactory
 from .web._admin import ListeningService, admin_site
 from .web._policy import ClientShares, OriginPolicy
 from .web._service import WSGIServerService
@@ -59,8 +61,11 @@ class Options(usage.Options):
          "Serve this WSGI application (a dotted name: package.module.app) "
          "instead of the demo."],
         ["admin", None, None,
-         "Endpoint for the admin site (/diag), e.g. tcp:7682:interface=127.0.0.1; "
-         "off unless given."],
+         "Endpoint for the admin site (/diag, /health, /metrics), e.g. "
+         "tcp:7682:interface=127.0.0.1; off unless given."],
+        ["haproxy-agent", None, None,
+         "Endpoint for an HAProxy agent-check (spare capacity as a weight, drain "
+         "while shutting down), e.g. tcp:7683:interface=127.0.0.1; off unless given."],
         ["threads", "t", 3, "Worker threads in the pool.", _at_least("threads", int, 1)],
         ["max-queue-depth", "q", 8, "Tasks that may wait for a thread.",
          _at_least("max-queue-depth", int, 0)],
@@ -101,6 +106,10 @@ class Options(usage.Options):
         self["endpoint"] = _endpoint(reactor, "listen", self["listen"])
         self["admin-endpoint"] = (
             _endpoint(reactor, "admin", self["admin"]) if self["admin"] else None
+        )
+        self["agent-endpoint"] = (
+            _endpoint(reactor, "haproxy-agent", self["haproxy-agent"])
+            if self["haproxy-agent"] else None
         )
         self["application"] = _application(self["wsgi"]) if self["wsgi"] else None
         try:
@@ -189,10 +198,37 @@ def makeService(options: Options) -> IService:
             max_message_size=options["max-message-size"],
             origins=options["origins"], shares=shares, metrics=registry,
         )
-    if options["admin-endpoint"] is None:
+    sidecars: list[IService] = []
+    if options["admin-endpoint"] is not None:
+        admin = admin_site(pool, metrics=registry)
+        sidecars.append(ListeningService(options["admin-endpoint"], admin, "admin"))
+    if options["agent-endpoint"] is not None:
+        sidecars.append(ListeningService(options["agent-endpoint"], AgentFactory(pool),
+                                         "haproxy-agent", scheme="tcp"))
+    if not sidecars:
         return service
-    both = MultiService()
-    admin = admin_site(pool, metrics=registry)
-    ListeningService(options["admin-endpoint"], admin, "admin").setServiceParent(both)
-    service.setServiceParent(both)
-    return both
+    return WithSidecars(service, sidecars)
+
+
+class WithSidecars(MultiService):
+    """
+    The server and the services beside it (the admin site, the HAProxy
+    agent): the sidecars start first and stop last, so that while the
+    server shuts down they still answer (C{/health} 503, the agent
+    C{drain}).
+    """
+
+    def __init__(self, main: IService, sidecars: list[IService]) -> None:
+        super().__init__()
+        self.main = main
+        for sidecar in sidecars:
+            sidecar.setServiceParent(self)
+        main.setServiceParent(self)
+
+    @inlineCallbacks
+    def stopService(self) -> Any:
+        Service.stopService(self)
+        yield self.main.stopService()
+        for sidecar in reversed(list(self)):
+            if sidecar is not self.main:
+                yield sidecar.stopService()

@@ -12,11 +12,11 @@ from typing import Any
 from twisted.web.pages import notFound
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
-from twisted.web.websocket import WebSocketResource
 
 from .._pool import ThreadPool
 from ..web._admin import DiagResource, MetricsResource
 from ..web._policy import ClientShares, OriginCheckedResource, OriginPolicy
+from ..web._upgrade import AdmittingWebSocketResource
 from ._counting import TaskShape
 from ._ws import CountingFactory
 
@@ -68,7 +68,7 @@ def make_site(
     page = PageResource(shape)
     root.putChild(b"", page)
     policy = origins if origins is not None else OriginPolicy()
-    root.putChild(b"ws", OriginCheckedResource(WebSocketResource(factory), policy))
+    root.putChild(b"ws", OriginCheckedResource(AdmittingWebSocketResource(factory), policy))
     root.putChild(b"diag", DiagResource(pool))
     if metrics is not None:
         root.putChild(b"metrics", MetricsResource(metrics))

@@ -7,7 +7,7 @@ streams its progress.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
@@ -21,6 +21,7 @@ from .._protocol import TaskOwnerMixin
 from .._status import TaskStatus
 from .._task import Task
 from ..web._policy import ClientShares
+from ..web._upgrade import Refused
 from ._counting import CountState, TaskShape, count_task
 
 _log = Logger(namespace="twisted_lwstp.demo")
@@ -28,7 +29,6 @@ _log = Logger(namespace="twisted_lwstp.demo")
 #: WebSocket close codes (RFC 6455, 7.4.1).
 CLOSE_NORMAL = 1000
 CLOSE_TOO_BIG = 1009
-CLOSE_TRY_AGAIN_LATER = 1013
 
 
 @dataclass
@@ -63,46 +63,15 @@ class CountingProtocol(TaskOwnerMixin):
         self.address = address
 
     def negotiationFinished(self) -> None:
+        """
+        The handshake completed: register as the producer and let the task,
+        enqueued before the upgrade, reach this connection.
+        """
         super().negotiationFinished()
-        self.factory.connections.add(self)
         factory = self.factory
-        stats = factory.stats
-        stats.connections += 1
-        shares = factory.shares
-        key = None
-        if shares is not None:
-            key = shares.take(self.address)
-            if key is None:
-                self._refuse(f"too many tasks from your address (at most {shares.limit})")
-                return
-
-        def cleanup(owner: object, state: CountState) -> None:
-            factory.task_cleanup(owner, state)
-            if key is not None and shares is not None:
-                shares.give_back(key)
-
-        try:
-            self.task = self.enqueue_task(
-                count_task,
-                user=CountState(factory.shape),
-                cleanup=cleanup,
-                name=f"ws {self.peer}",
-            )
-        except (QueueFull, PoolFinished) as e:
-            if key is not None and shares is not None:
-                shares.give_back(key)  # nothing was admitted
-            if isinstance(e, QueueFull):
-                self._refuse("queue full: all threads busy and the wait queue is full")
-            else:
-                self._refuse("server shutting down: the pool accepts no new tasks")
-        else:
-            stats.enqueued += 1
-            self.task.when_done().addBoth(self.factory.task_completed)
-
-    def _refuse(self, reason: str) -> None:
-        self.factory.stats.refused += 1
-        _log.info("Refused {peer}: {reason}", peer=self.peer, reason=reason)
-        self.transport.loseConnection(CLOSE_TRY_AGAIN_LATER, reason)
+        factory.connections.add(self)
+        factory.stats.connections += 1
+        factory.pool.resume_owner(self)
 
     def writable(self, task: Task) -> None:
         pool = self.pool
@@ -181,11 +150,57 @@ class CountingFactory:
         """Every task's completion Deferred: counted (errors included)."""
         self.stats.completed += 1
 
-    def buildProtocol(self, request: Request) -> CountingProtocol:
+    def admit(self, request: Request) -> CountingProtocol:
+        """
+        Before the upgrade: the connection's protocol, its counting task
+        already enqueued and held (the owner paused) until the handshake
+        completes.
+
+        @raise Refused: no fair share left, the pool is full, or it is
+            shutting down; nothing was enqueued.
+        """
         address: Any = request.getClientAddress()
         host = getattr(address, "host", "?")
         port = getattr(address, "port", "?")
-        return CountingProtocol(self, f"{host}:{port}", address)
+        protocol = CountingProtocol(self, f"{host}:{port}", address)
+        pool, shares = self.pool, self.shares
+        key = None
+        if shares is not None:
+            key = shares.take(address)
+            if key is None:
+                self._refused(protocol, f"too many tasks from your address (at most {shares.limit})")
+
+        def cleanup(owner: object, state: CountState) -> None:
+            self.task_cleanup(owner, state)
+            if key is not None and shares is not None:
+                shares.give_back(key)
+
+        pool.pause_owner(protocol)  # no writable() before the handshake completes
+        try:
+            task = pool.enqueue(protocol, count_task, user=CountState(self.shape),
+                                cleanup=cleanup, name=f"ws {protocol.peer}")
+        except (QueueFull, PoolFinished) as e:
+            pool.resume_owner(protocol)  # forgets the paused, task-less owner
+            if key is not None and shares is not None:
+                shares.give_back(key)  # nothing was admitted
+            if isinstance(e, QueueFull):
+                self._refused(protocol, "queue full: all threads busy and the wait queue is full")
+            self._refused(protocol, "server shutting down: the pool accepts no new tasks")
+        protocol.task = task
+        self.stats.enqueued += 1
+        task.when_done().addBoth(self.task_completed)
+        return protocol
+
+    def _refused(self, protocol: CountingProtocol, reason: str) -> NoReturn:
+        self.stats.refused += 1
+        _log.info("Refused {peer}: {reason}", peer=protocol.peer, reason=reason)
+        raise Refused(reason)
+
+    def abandon(self, protocol: CountingProtocol) -> None:
+        """
+        The upgrade failed after admission: stop and reap its task.
+        """
+        self.pool.owner_closing(protocol)
 
     def connection_closed(self, protocol: CountingProtocol) -> None:
         self.connections.discard(protocol)

@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.test_web_admin -*-
 """
 The admin site, kept off the application's URL space: C{/diag} (the pool's
-diagnostics as JSON) and, with metrics on, C{/metrics} (Prometheus).
+diagnostics as JSON), C{/health} (200 while the pool accepts work, 503 once
+it is finishing) and, with metrics on, C{/metrics} (Prometheus).
 Served on C{twistd lwstp --admin ENDPOINT}; the demo keeps its own C{/diag}
 too.
 
@@ -14,7 +15,7 @@ import json
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStreamServerEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.pages import notFound
@@ -86,6 +87,27 @@ class MetricsResource(Resource):
         return generate_latest(self.registry)
 
 
+class HealthResource(Resource):
+    """
+    C{/health}: 200 while the pool accepts work, 503 once it is finishing
+    (for a load balancer's HTTP check).
+    """
+
+    isLeaf = True
+
+    def __init__(self, pool: ThreadPool) -> None:
+        super().__init__()
+        self.pool = pool
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-store")
+        if self.pool.finishing:
+            request.setResponseCode(503)
+            return b"finishing\n"
+        return b"ok\n"
+
+
 class _AdminRoot(Resource):
     def getChild(self, path: bytes, request: Request) -> IResource:
         return notFound()
@@ -93,11 +115,12 @@ class _AdminRoot(Resource):
 
 def admin_site(pool: ThreadPool, metrics: Any = None) -> Site:
     """
-    The admin site of C{pool}: C{/diag}, and C{/metrics} if C{metrics} (a
-    C{prometheus_client} registry) is given.
+    The admin site of C{pool}: C{/diag}, C{/health}, and C{/metrics} if
+    C{metrics} (a C{prometheus_client} registry) is given.
     """
     root = _AdminRoot()
     root.putChild(b"diag", DiagResource(pool))
+    root.putChild(b"health", HealthResource(pool))
     if metrics is not None:
         root.putChild(b"metrics", MetricsResource(metrics))
     return Site(root)
@@ -114,10 +137,12 @@ class ListeningService(Service):
 
     port: IListeningPort | None = None
 
-    def __init__(self, endpoint: IStreamServerEndpoint, site: Site, what: str) -> None:
+    def __init__(self, endpoint: IStreamServerEndpoint, site: IProtocolFactory, what: str,
+                 scheme: str = "http") -> None:
         self.endpoint = endpoint
         self.site = site
         self.what = what
+        self.scheme = scheme
 
     def startService(self) -> None:
         failures: list[Failure] = []
@@ -129,7 +154,8 @@ class ListeningService(Service):
     def _listening(self, port: IListeningPort) -> None:
         self.port = port
         address: Any = port.getHost()
-        _log.info("lwstp {what} listening on http://{host}:{port}/", what=self.what,
+        _log.info("lwstp {what} listening on {scheme}://{host}:{port}/", what=self.what,
+                  scheme=self.scheme,
                   host=getattr(address, "host", address), port=getattr(address, "port", ""))
 
     def stopService(self) -> Any:
