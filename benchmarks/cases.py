@@ -44,6 +44,24 @@ async def _wait_all(ds: list[Deferred[Any]]) -> None:
 # -- 1. throughput ------------------------------------------------------------
 
 
+async def _our_throughput(reactor: Any, threads: int, n: int, metrics: bool = False) -> float:
+    """
+    n trivial tasks submitted together on a fresh pool; tasks per second.
+    """
+    pool = ThreadPool(threads, n, "bench", reactor=reactor)
+    if metrics:
+        from twisted_lwstp.metrics import watch
+
+        watch(pool, registry=None)
+    pool.start()
+    enqueue = pool.enqueue
+    start = time.perf_counter()
+    await _wait_all([enqueue(None, trivial).when_done() for _ in range(n)])
+    rate = n / (time.perf_counter() - start)
+    await pool.destroy()
+    return rate
+
+
 async def throughput(reactor: Any, threads: int, n: int, reps: int) -> CaseResult:
     """
     n trivial tasks submitted together, each awaited through when_done();
@@ -51,14 +69,7 @@ async def throughput(reactor: Any, threads: int, n: int, reps: int) -> CaseResul
     """
 
     async def ours() -> float:
-        pool = ThreadPool(threads, n, "bench", reactor=reactor)
-        pool.start()
-        enqueue = pool.enqueue
-        start = time.perf_counter()
-        await _wait_all([enqueue(None, trivial).when_done() for _ in range(n)])
-        rate = n / (time.perf_counter() - start)
-        await pool.destroy()
-        return rate
+        return await _our_throughput(reactor, threads, n)
 
     async def peer() -> float:
         pool = TwistedThreadPool(threads, threads, "peer")
@@ -77,19 +88,8 @@ async def metrics_overhead(reactor: Any, threads: int, n: int, reps: int) -> Cas
     Case 1 with Prometheus metrics on (the pool watched, every reaped task
     observed) against the same pool with them off.  Target: within 5%.
     """
-    from twisted_lwstp.metrics import watch
-
     async def run(metrics: bool) -> float:
-        pool = ThreadPool(threads, n, "bench", reactor=reactor)
-        if metrics:
-            watch(pool, registry=None)
-        pool.start()
-        enqueue = pool.enqueue
-        start = time.perf_counter()
-        await _wait_all([enqueue(None, trivial).when_done() for _ in range(n)])
-        rate = n / (time.perf_counter() - start)
-        await pool.destroy()
-        return rate
+        return await _our_throughput(reactor, threads, n, metrics)
 
     return await compare("metrics on vs off", threads, "tasks/s",
                          lambda: run(True), lambda: run(False), reps, 0.95, True)

@@ -11,9 +11,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from twisted.logger import LogEvent, globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from twisted_lwstp import ITaskOwner, Task, TaskReturn, TaskStatus, ThreadPool
+from twisted_lwstp import Diagnosis, ITaskOwner, Task, TaskReturn, TaskStatus, ThreadPool
+from twisted_lwstp.testing import PoolHarness
 
 
 @implementer(ITaskOwner)
@@ -86,6 +88,27 @@ class Script:
                 raise value
             return value
         return TaskReturn.FINISHED
+
+
+class HarnessCase(SynchronousTestCase):
+    """
+    A test case with stepped pools (L{PoolHarness}): each is destroyed at
+    the end of the test, which must leave nothing: no task, no worker.
+    """
+
+    def harness(self, threads: int = 1, depth: int = 4, **kw: Any) -> PoolHarness:
+        h = PoolHarness(threads, depth, **kw)
+        h.pool.start()
+        self.addCleanup(self.finish, h)
+        return h
+
+    def finish(self, h: PoolHarness) -> None:
+        """Destroy C{h}'s pool and check that nothing is left."""
+        d = h.pool.destroy()
+        h.run()
+        self.successResultOf(d)
+        self.assertEqual(h.pool.diagnose(), Diagnosis(0, 0, 0, 0))
+        self.assertTrue(all(w.exited for w in h.workers))
 
 
 class CleanupLog:

@@ -29,15 +29,16 @@ class TwistdProcess(ProcessProtocol):
     @ivar ended: Fires with the C{processEnded} reason's exception.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, listening: re.Pattern[bytes] = LISTENING) -> None:
         self.output = b""
+        self.pattern = listening  # its first group is the port
         self.listening: Deferred[int] = Deferred()
         self.ended: Deferred[BaseException] = Deferred()
 
     def outReceived(self, data: bytes) -> None:
         self.output += data
         if not self.listening.called:
-            match = LISTENING.search(self.output)
+            match = self.pattern.search(self.output)
             if match:
                 self.listening.callback(int(match.group(1)))
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextvars
 
 from twisted.internet.defer import CancelledError
-from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_lwstp import (
     Diagnosis,
@@ -21,25 +20,13 @@ from twisted_lwstp import (
 )
 from twisted_lwstp.testing import PoolHarness, WorkerBlocked
 
-from ._helpers import CleanupLog, LogCapture, RecordingOwner, Script, syncing_owner
+from ._helpers import CleanupLog, HarnessCase, LogCapture, RecordingOwner, Script, syncing_owner
 
 R = TaskReturn
 S = TaskStatus
 
 
-class _Base(SynchronousTestCase):
-    def harness(self, threads: int = 1, depth: int = 4, **kw: object) -> PoolHarness:
-        h = PoolHarness(threads, depth, **kw)  # type: ignore[arg-type]
-        h.pool.start()
-        self.addCleanup(self._teardown, h)
-        return h
-
-    def _teardown(self, h: PoolHarness) -> None:
-        d = h.pool.destroy()
-        h.run()
-        self.successResultOf(d)
-        self.assertEqual(h.pool.diagnose(), Diagnosis(0, 0, 0, 0))
-        self.assertTrue(all(w.exited for w in h.workers))
+_Base = HarnessCase
 
 
 class Rule1TaskFunctionTests(_Base):

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from twisted_lwstp import Diagnosis, ITaskOwner, Task, TaskReturn, TaskStatus
+from twisted_lwstp import ITaskOwner, Task, TaskReturn, TaskStatus
 from twisted_lwstp.testing import PoolHarness
 
-from ._helpers import CleanupLog, Script
+from ._helpers import CleanupLog, HarnessCase, Script
 
 R = TaskReturn
 S = TaskStatus
@@ -60,19 +59,7 @@ class HostileOwner:
         pass
 
 
-class _Base(SynchronousTestCase):
-    def harness(self, threads: int = 1, depth: int = 4) -> PoolHarness:
-        h = PoolHarness(threads, depth)
-        h.pool.start()
-        self.addCleanup(self._teardown, h)
-        return h
-
-    def _teardown(self, h: PoolHarness) -> None:
-        d = h.pool.destroy()
-        h.run()
-        self.successResultOf(d)
-        self.assertEqual(h.pool.diagnose(), Diagnosis(0, 0, 0, 0))
-        self.assertTrue(all(w.exited for w in h.workers))
+_Base = HarnessCase
 
 
 class UnhashableOwnerTests(_Base):
@@ -112,7 +99,7 @@ class UnhashableOwnerTests(_Base):
         self.assertEqual(cleanup.calls, [(None, None)])
 
     def test_destroy_fires_after_unhashable_owners(self) -> None:
-        h = PoolHarness(2, 2)
+        h = PoolHarness(2, 2)  # destroyed by the test itself
         h.pool.start()
         cleanup = CleanupLog()
         owners = [PlainDataclassOwner(f"p{i}") for i in range(3)]

@@ -6,12 +6,10 @@ interrupted, FIFO holds, cleanup runs exactly once.
 
 from __future__ import annotations
 
-from twisted.trial.unittest import SynchronousTestCase
-
 from twisted_lwstp import Diagnosis, QueueFull, TaskReturn, TaskStatus, ThreadPool
 from twisted_lwstp.testing import ManualRunner, PoolHarness, StepReactor
 
-from ._helpers import CleanupLog, RecordingOwner, Script
+from ._helpers import CleanupLog, HarnessCase, RecordingOwner, Script
 
 R = TaskReturn
 S = TaskStatus
@@ -26,13 +24,7 @@ def on_demand(threads: int, depth: int, min_threads: int = 0) -> PoolHarness:
     return h
 
 
-class _Base(SynchronousTestCase):
-    def finish(self, h: PoolHarness) -> None:
-        d = h.pool.destroy()
-        h.run()
-        self.successResultOf(d)
-        self.assertEqual(h.pool.diagnose(), Diagnosis(0, 0, 0, 0))
-        self.assertTrue(all(w.exited for w in h.workers))
+_Base = HarnessCase
 
 
 class OnDemandTests(_Base):

@@ -11,37 +11,15 @@ import os
 import re
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
-from twisted.internet.protocol import ProcessProtocol
-from twisted.python.failure import Failure
+from twisted.internet.defer import gatherResults, inlineCallbacks
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, readBody
 
 from ._helpers import temp_dir
-from ._twistd import twistd_path
+from ._twistd import TwistdProcess, twistd_path
 
 TAC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "deferring_app.tac")
 STARTING = re.compile(rb"Site starting on (\d+)")
-
-
-class _Twistd(ProcessProtocol):
-    def __init__(self) -> None:
-        self.output = b""
-        self.listening: Deferred[int] = Deferred()
-        self.ended: Deferred[BaseException] = Deferred()
-
-    def outReceived(self, data: bytes) -> None:
-        self.output += data
-        match = STARTING.search(self.output)
-        if match and not self.listening.called:
-            self.listening.callback(int(match.group(1)))
-
-    errReceived = outReceived
-
-    def processEnded(self, reason: Failure) -> None:
-        if not self.listening.called:
-            self.listening.errback(RuntimeError(self.output.decode(errors="replace")))
-        self.ended.callback(reason.value)
 
 
 class TacUnderLwstpTests(TestCase):
@@ -49,7 +27,7 @@ class TacUnderLwstpTests(TestCase):
 
     @inlineCallbacks
     def test_unmodified_tac_serves_40_requests_from_the_pool_and_stops(self):
-        proto = _Twistd()
+        proto = TwistdProcess(STARTING)
         exe = twistd_path()
         argv = [exe, "-n", "--pidfile=", "--reactor=lwstp", "-y", TAC]
         env = dict(os.environ, LWSTP_THREADS="10")

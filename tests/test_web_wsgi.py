@@ -231,20 +231,30 @@ class FlaskTests(_Case):
         self.flushLoggedErrors(RuntimeError)
 
 
+class _Blocking:
+    """
+    A WSGI application whose calls wait until L{release}d; it records the
+    paths it was called for, and fires L{started} on its first call.
+    """
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls: list[str] = []
+        self.started: Deferred[None] = Deferred()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        self.calls.append(environ["PATH_INFO"])
+        fire(self.started)
+        self.release.wait(30)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"done"]
+
+
 class RefusalTests(_Case):
     @inlineCallbacks
     def test_full_pool_answers_503_with_retry_after_and_never_calls_the_app(self):
-        release = threading.Event()
-        calls: list[str] = []
-        started: Deferred[None] = Deferred()
-
-        def app(environ, start_response):
-            calls.append(environ["PATH_INFO"])
-            fire(started)
-            release.wait(30)
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"done"]
-
+        app = _Blocking()
+        release, calls, started = app.release, app.calls, app.started
         port, pool, _ = self.serve(app, threads=1, depth=0)
         first = self.get(port, "/first")
         yield started
@@ -261,17 +271,8 @@ class RefusalTests(_Case):
 class LeavingClientTests(_Case):
     @inlineCallbacks
     def test_queued_request_whose_client_left_never_reaches_the_app(self):
-        release = threading.Event()
-        calls: list[str] = []
-        started: Deferred[None] = Deferred()
-
-        def app(environ, start_response):
-            calls.append(environ["PATH_INFO"])
-            fire(started)
-            release.wait(30)
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"ok"]
-
+        app = _Blocking()
+        release, calls, started = app.release, app.calls, app.started
         port, pool, _ = self.serve(app, threads=1, depth=2)
         first = self.get(port, "/first")
         yield started

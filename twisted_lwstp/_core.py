@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_pool,tests.test_pool_stateful -*-
+# -*- test-case-name: tests.test_pool,tests.test_pool_stateful,tests.test_pool_resize -*-
 """
 The locked state machine: what every thread shares, and the transitions
 made under the pool lock.
@@ -77,7 +77,10 @@ class Worker:
         self.item: Task | Call | None = None
         # Guarded by the pool lock: what the worker is running.
         self.current: Task | Call | None = None
-        # Reactor thread: how to join it.
+        # Set once, by the thread that hired the worker (any thread, after
+        # releasing the pool lock); read by the reactor thread to join it.
+        # None until then: a worker that exits before its handle is set is
+        # not joined (it is returning already).
         self.handle: WorkerHandle | None = None
         # Owned by the worker's own thread.
         self.sync_wait = SyncWait()

@@ -1,11 +1,15 @@
-# -*- test-case-name: tests.test_pool,tests.test_service -*-
+# -*- test-case-name: tests.test_pool,tests.test_pool_resize,tests.test_service -*-
 """
-The pool's life: starting its workers, finishing, destroying, and
-Twisted's blocking C{stop}.
+The pool's life: starting its workers, finishing, destroying, Twisted's
+blocking C{stop}, and its size (MODEL.md rule 14: C{adjustPoolsize},
+C{min}, C{max}).
 
-Runs in: the reactor thread only; every public method checks that first.
-Transitions are made under the pool lock, marked C{# LOCK}.  Owns the
-Twisted compatibility flags C{started} and C{joined} (reactor thread).
+Runs in: the reactor thread (C{start}, C{finish}, C{destroy}, C{stop} check
+that first), except C{adjustPoolsize}, which any thread may call, as with
+Twisted's pool.  Transitions are made under the pool lock, marked
+C{# LOCK}; a worker's thread is started after the lock is released, by the
+thread that hired it.  Owns the Twisted compatibility flags C{started} and
+C{joined} (reactor thread).
 """
 
 from __future__ import annotations
