@@ -54,8 +54,21 @@ class Stats(Resource):
     def render_GET(self, request: Request) -> bytes:
         with _lock:
             body = dict(_counts)
-        body["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        body["peak_rss_kb"] = peak_rss_kb()
         return json.dumps(body).encode()
+
+
+def peak_rss_kb() -> int:
+    """
+    This process's own peak RSS: VmHWM, which exec resets.  (Not
+    getrusage's ru_maxrss: Linux carries that across fork and exec, so a
+    child would report its parent's peak when that is higher.)
+    """
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 class Root(Resource):
