@@ -183,6 +183,19 @@ class InstalledReactorTests(SynchronousTestCase):
             """
         )
         self.assertIn("swapped True True", out)
+        early = run_python(
+            """
+            from twisted.internet import reactor
+            from twisted_lwstp import install_pool
+
+            reactor.callInThread(print, "queued before the reactor runs")
+            try:
+                install_pool()
+            except RuntimeError as e:
+                print("too late", "too late" in str(e))
+            """
+        )
+        self.assertIn("too late True", early)
         self.assertIn("result 42", out)
         self.assertIn("too late True", out)
 

@@ -294,11 +294,13 @@ class LeavingClientTests(_Case):
         closed_d: Deferred[None] = Deferred()
 
         class Endless:
+            """Never ends by itself: only the pool can stop it."""
+
             def __init__(self, environ):
                 self.environ = environ
 
             def __iter__(self):
-                while not self.environ["lwstp.stopping"]():
+                while True:
                     yield b"x" * 1024
 
             def close(self):

@@ -272,6 +272,7 @@ def _has_worked(pool: Any) -> bool:
     """
     if isinstance(pool, ThreadPool):
         return pool.started
-    return bool(getattr(pool, "threads", None)) or bool(getattr(pool, "_pending", None)) or (
-        getattr(pool, "workers", 0) > 0
-    ) or bool(getattr(pool, "q", None) and pool.q.qsize())
+    # Twisted's pool: started, has threads, or holds work queued before start.
+    queue = getattr(pool, "q", None)
+    return bool(getattr(pool, "started", False) or getattr(pool, "threads", None)
+                or (queue is not None and queue.qsize()))

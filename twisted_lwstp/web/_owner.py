@@ -175,12 +175,11 @@ def stream_task(
 
     owner = RequestOwner(pool, request, writable)
     try:
-        t = pool.enqueue(owner, task, user=buffer, name=name or _peer(request))
+        pool.enqueue(owner, task, user=buffer, name=name or _peer(request))
     except EnqueueRefused as e:
         return refuse(request, e)
     request.setHeader(b"content-type", content_type)
     owner.attach()
-    _ = t
     return NOT_DONE_YET
 
 
