@@ -138,6 +138,33 @@ class MetricsTests(_Case):
         h.run()
         self.successResultOf(d)
 
+    @inlineCallbacks
+    def test_ended_counts_each_task_under_one_status_and_failed_label(self):
+        # One task of each end: finished, stopped cleanly, failed.  Each is
+        # counted once, under its own labels: a failed task is not also a
+        # clean stop.
+        h, pool = self.h, self.h.pool
+        reap = RecordingOwner(pool, lambda t: t.status.is_done and pool.task_status(t))
+        pool.enqueue(reap, Script([R.FINISHED]))
+        pool.enqueue(reap, Script([ValueError("broke")]))
+        h.run()
+        stopped = pool.enqueue(reap, Script([R.CHECKING_IN] * 10))
+        pool.dequeue_task(stopped)
+        h.run()
+        self.assertEqual(pool.diagnose().done, 0)
+        samples = yield self.scrape()
+        ended = {labels: value for (name, labels), value in samples.items()
+                 if name == "lwstp_tasks_ended_total"}
+        self.assertEqual(ended, {
+            (("failed", "false"), ("status", "finished")): 1,
+            (("failed", "false"), ("status", "stopped")): 1,
+            (("failed", "true"), ("status", "stopped")): 1,
+        })
+        self.flushLoggedErrors(ValueError)
+        d = pool.destroy()
+        h.run()
+        self.successResultOf(d)
+
     def test_a_pool_is_watched_once(self) -> None:
         self.assertRaises(ValueError, watch, self.h.pool, None)
         d = self.h.pool.destroy()

@@ -6,6 +6,7 @@ through L{twisted_lwstp.testing.PoolHarness}: no real threads, no sleeps.
 from __future__ import annotations
 
 import contextvars
+from typing import Any
 
 from twisted.internet.defer import CancelledError
 
@@ -300,6 +301,35 @@ class Rule3StopRequestTests(_Base):
         h.flush()
         h.pool.resume_owner(owner)
         self.assertEqual(owner.statuses(), [S.STOPPED])
+
+    def test_rule3_sync_deadline_reached_exactly_times_the_task_out(self) -> None:
+        # A deadline that is reached exactly has passed.  Treating it as
+        # still ahead re-arms the timer at delay 0 for ever, inside
+        # advance(): the guard turns that hang into this test's failure.
+        h = self.harness(sync_timeout=5.0)
+        owner = RecordingOwner(h.pool)
+        t = h.pool.enqueue(owner, Script([R.SYNC]))
+        h.step()
+        h.flush()
+        call_later = h.reactor.callLater
+        armed: list[float] = []
+
+        def guarded(delay: float, f: Any, *a: Any, **kw: Any) -> Any:
+            armed.append(delay)
+            if len(armed) > 50:
+                raise AssertionError(f"sync timer re-armed {len(armed)} times: {armed[-3:]}")
+            return call_later(delay, f, *a, **kw)
+
+        h.reactor.callLater = guarded  # type: ignore[method-assign]
+        with LogCapture() as logs:
+            h.reactor.advance(4.999)
+            self.assertIs(t.status, S.SYNCING)
+            h.reactor.advance(5.0 - h.reactor.seconds())
+        self.assertEqual(h.reactor.seconds(), 5.0)
+        self.assertIs(t.status, S.STOPPING)
+        self.assertEqual(len(logs.matching("not synced within 5.0 s")), 1)
+        self.assertEqual(armed, [])
+        self.assertIs(h.step().status, S.STOPPED)
 
     def test_rule3_synced_task_has_no_timeout(self) -> None:
         h = self.harness(sync_timeout=5.0)
@@ -673,6 +703,30 @@ class FlowControlTests(_Base):
         self.assertEqual(len(owner.calls), 2)
         h.pool.resume_owner(owner)
         self.assertEqual(len(owner.calls), 2)
+
+
+    def test_writable_that_pauses_again_during_resume_holds_the_rest(self) -> None:
+        # Three events held; the first writable() of the resume pauses the
+        # owner again, so the other two stay held, in order, until the next
+        # resume, which delivers them one per resume as each pauses again.
+        h = self.harness(threads=3)
+        owner = RecordingOwner(h.pool, lambda task: h.pool.pause_owner(owner))
+        h.pool.pause_owner(owner)
+        tasks = [h.pool.enqueue(owner, Script([R.SYNC])) for _ in range(3)]
+        for i in range(3):
+            h.step(i)
+        h.flush()
+        self.assertEqual(owner.calls, [])
+        h.pool.resume_owner(owner)
+        self.assertEqual([t for t, _ in owner.calls], tasks[:1])
+        self.assertTrue(h.pool.owner_paused(owner))
+        h.pool.resume_owner(owner)
+        self.assertEqual([t for t, _ in owner.calls], tasks[:2])
+        h.pool.resume_owner(owner)
+        self.assertEqual([t for t, _ in owner.calls], tasks)
+        self.assertEqual(owner.statuses(), [S.SYNCING] * 3)
+        for t in tasks:
+            h.pool.task_sync(t)
 
 
 class EngineTests(_Base):

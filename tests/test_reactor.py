@@ -158,6 +158,54 @@ class InstalledReactorTests(SynchronousTestCase):
         # 10,004 calls; one write per call would be 10,004.
         self.assertLess(writes, 10_004 // 2, out)
 
+    def test_call_queued_while_a_batch_runs_needs_no_other_wake_up(self) -> None:
+        # A callFromThread made from inside a call of the batch being run
+        # must run without anyone else waking the reactor: the pending flag
+        # is cleared before the batch, so this call writes the waker.  The
+        # reactor has nothing else to wake it, so a lost wake-up shows as
+        # the bounded wait running out, named; the caller's last call then
+        # wakes the reactor so the process ends.
+        out = run_python(
+            """
+            import threading
+            from twisted_lwstp import reactor as lwstp_reactor
+            reactor = lwstp_reactor.install()
+            ran = threading.Event()
+
+            def inner():
+                ran.set()
+
+            def outer():
+                reactor.callFromThread(inner)
+
+            # Set when the reactor goes to sleep with nothing queued: a call
+            # made after that is run by the batch its own wake-up starts.
+            idle = threading.Event()
+            sleep = reactor.doIteration
+
+            def doIteration(timeout):
+                if timeout is None and not reactor._lwstp_calls:
+                    idle.set()
+                sleep(timeout)
+
+            reactor.doIteration = doIteration
+
+            def caller():
+                print("reactor idle", idle.wait(10.0), flush=True)
+                reactor.callFromThread(outer)
+                print("inner ran on its own", ran.wait(5.0), flush=True)
+                reactor.callFromThread(reactor.stop)
+
+            def main():
+                threading.Thread(target=caller, daemon=True).start()
+
+            reactor.callWhenRunning(main)
+            reactor.run()
+            """,
+            timeout=30,
+        )
+        self.assertIn("inner ran on its own True", out)
+
     def test_install_pool_before_and_after_thread_work(self) -> None:
         out = run_python(
             """

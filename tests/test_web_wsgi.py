@@ -24,6 +24,7 @@ from twisted.web.http_headers import Headers
 from twisted.web.server import Site
 
 from twisted_lwstp import TaskStatus, ThreadPool
+from twisted_lwstp.testing import PoolHarness
 from twisted_lwstp.web import WSGIResource
 
 S = TaskStatus
@@ -340,6 +341,69 @@ class LeavingClientTests(_Case):
         client.transport.loseConnection()
         self.assertTrue((yield seen))
         yield self.until(lambda: pool.diagnose().running == 0, "the task to end")
+
+
+class TakenNotYetCalledTests(_Case):
+    """
+    A stepped pool (L{PoolHarness}) behind a real site, so that a request
+    can be stopped in the window a real worker leaves no control over:
+    after a worker has taken its task, before the application is called.
+    """
+
+    def stepped(self, app: Callable[..., Any]) -> tuple[int, PoolHarness]:
+        h = PoolHarness(1, 1, name="stepped-wsgi")
+        h.pool.start()
+        port = reactor.listenTCP(0, Site(WSGIResource(reactor, h.pool, app)),
+                                 interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+
+        def destroy() -> None:
+            d = h.pool.destroy()
+            h.run()
+            self.successResultOf(d)
+
+        self.addCleanup(destroy)
+        return port.getHost().port, h
+
+    @inlineCallbacks
+    def test_client_that_leaves_after_the_take_before_the_call_never_runs_the_app(self):
+        calls: list[str] = []
+
+        def app(environ, start_response):
+            calls.append(environ["PATH_INFO"])
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"never"]
+
+        port, h = self.stepped(app)
+        client = yield self.raw(port, b"GET /left HTTP/1.1\r\nHost: x\r\n\r\n")
+        # Taken: a worker was idle, so the task went straight to it.
+        yield self.until(lambda: h.pool.diagnose().running == 1, "the worker to take the task")
+        (task,) = list(h.pool._live)
+        self.assertIs(task.status, S.RUNNING)
+        client.transport.abortConnection()
+        yield client.closed
+        yield self.until(lambda: task.status is S.STOPPING, "the stop to reach the task")
+        h.run()
+        self.assertEqual(calls, [])
+        self.assertIs(task.status, S.STOPPED)
+
+    @inlineCallbacks
+    def test_shutdown_after_the_take_before_the_call_answers_503_without_the_app(self):
+        calls: list[str] = []
+
+        def app(environ, start_response):
+            calls.append(environ["PATH_INFO"])
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"never"]
+
+        port, h = self.stepped(app)
+        got = self.get(port, "/late")
+        yield self.until(lambda: h.pool.diagnose().running == 1, "the worker to take the task")
+        h.pool.finish()
+        h.run()
+        response, body = yield got
+        self.assertEqual(response.code, 503)
+        self.assertEqual(calls, [])
 
 
 class SlowReaderTests(_Case):
