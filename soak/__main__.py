@@ -23,7 +23,7 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.internet.endpoints import serverFromString
 
-from loadgen.process import run_module
+from loadgen.process import CHILD_TIMEOUT, run_module
 from twisted_lwstp import Diagnosis, ThreadPool
 from twisted_lwstp._worker import live_worker_threads
 from twisted_lwstp.demo import DemoService, TaskShape
@@ -47,7 +47,8 @@ async def soak(reactor: Any, args: argparse.Namespace) -> dict[str, Any]:
 
     started = time.monotonic()
     out = await run_module(reactor, "soak._clients", str(port), str(args.clients),
-                           str(args.seconds), str(args.seed))
+                           str(args.seconds), str(args.seed),
+                           timeout=args.seconds + CHILD_TIMEOUT)
     clients = json.loads(out)
 
     # The clients are gone; let the server notice every close and the pool

@@ -23,7 +23,7 @@ class QuickBenchmarkTests(SynchronousTestCase):
         results = os.path.join(out, "quick.json")
         proc = subprocess.run(
             [sys.executable, "-m", "benchmarks", "--quick", "--json", results],
-            capture_output=True, text=True, timeout=300, cwd=ROOT,
+            capture_output=True, text=True, timeout=180, cwd=ROOT,
         )
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         with open(results) as f:
@@ -56,7 +56,7 @@ class QuickBenchmarkTests(SynchronousTestCase):
         self.assertIn("throughput", proc.stdout)
         plotted = subprocess.run(
             [sys.executable, "-m", "benchmarks.plot", results, "--out", out],
-            capture_output=True, text=True, timeout=300, cwd=ROOT,
+            capture_output=True, text=True, timeout=180, cwd=ROOT,
         )
         self.assertEqual(plotted.returncode, 0, plotted.stderr)
         for name in ("throughput.png", "sync.png"):

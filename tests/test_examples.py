@@ -18,7 +18,7 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 def run(*argv: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=EXAMPLES)
     return subprocess.run([sys.executable, *argv], capture_output=True, text=True,
-                          timeout=300, cwd=EXAMPLES, env=env)
+                          timeout=180, cwd=EXAMPLES, env=env)
 
 
 class ExampleTests(SynchronousTestCase):

@@ -26,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class PackagingTests(TestCase):
-    timeout = 600
+    timeout = 180
 
     @inlineCallbacks
     def test_pip_install_ships_the_plugin(self):
@@ -36,7 +36,7 @@ class PackagingTests(TestCase):
         python = os.path.join(env_dir, "bin", "python")
         install = subprocess.run(
             [python, "-m", "pip", "install", "--quiet", ROOT],
-            capture_output=True, text=True, timeout=540, cwd=where,
+            capture_output=True, text=True, timeout=150, cwd=where,
         )
         self.assertEqual(install.returncode, 0, install.stdout + install.stderr)
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}

@@ -31,6 +31,8 @@ def pool_threads(name: str) -> list[threading.Thread]:
 
 
 class _Threaded(TestCase):
+    timeout = 60
+
     def make_pool(self, threads: int = 3, depth: int = 8, name: str | None = None, **kw: Any) -> ThreadPool:
         name = name or f"t{id(self):x}"
         pool = ThreadPool(threads, depth, name, reactor=reactor, **kw)

@@ -58,7 +58,7 @@ class PytestPluginTests(SynchronousTestCase):
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", directory],
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=120,
             cwd=directory,
         )
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)

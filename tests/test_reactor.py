@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_lwstp.reactor import ConfigurationError, PoolConfig
@@ -258,11 +259,16 @@ TWISTED_SUITES = [
 ]
 
 
+#: One trial run of the suites (about 12 s here) may take this long; the
+#: test that runs them under several reactors is bounded to match.
+SUITE_TIMEOUT = 150
+
+
 class TwistedSuitesTests(SynchronousTestCase):
     def trial(self, reactor: str) -> str:
         proc = subprocess.run(
             [os.path.join(BIN, "trial"), f"--reactor={reactor}", *TWISTED_SUITES],
-            capture_output=True, text=True, timeout=600, cwd=self.mktemp_dir(),
+            capture_output=True, text=True, timeout=SUITE_TIMEOUT, cwd=self.mktemp_dir(),
         )
         lines = proc.stdout.strip().splitlines()
         summary = " / ".join(line for line in lines[-3:] if line.strip())
@@ -274,6 +280,7 @@ class TwistedSuitesTests(SynchronousTestCase):
 
         return temp_dir(self)
 
+    @pytest.mark.timeout(2 * SUITE_TIMEOUT + 60)
     def test_twisted_suites_give_the_same_result_as_under_epoll(self) -> None:
         ours = self.trial("lwstp")
         stock = self.trial("epoll")

@@ -68,6 +68,8 @@ class ServiceTests(SynchronousTestCase):
 
 
 class RealServiceTests(TestCase):
+    timeout = 60
+
     @inlineCallbacks
     def test_real_threads_stop_cleanly(self):
         pool = ThreadPool(3, 3, "svcreal", reactor=reactor)

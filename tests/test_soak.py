@@ -20,7 +20,7 @@ class SoakTests(SynchronousTestCase):
     def test_short_soak_balances(self) -> None:
         proc = subprocess.run(
             [sys.executable, "-m", "soak", "--seconds", "15", "--clients", "200"],
-            capture_output=True, text=True, timeout=300, cwd=ROOT,
+            capture_output=True, text=True, timeout=180, cwd=ROOT,
         )
         lines = [line for line in proc.stdout.splitlines() if line.startswith("SOAK-JSON ")]
         self.assertEqual(len(lines), 1, proc.stdout + proc.stderr)

@@ -1,0 +1,83 @@
+"""
+The report of the last mutation run (``make mutants``): the score, the
+count of each verdict per module, and every surviving mutant with its
+diff, read from mutmut's own results in ``mutants/``.
+
+Run from the checkout's top folder, after ``mutmut run``::
+
+    python -m benchmarks.mutants > docs/benchmarks/mutants.txt
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+
+MUTMUT = os.path.join(os.path.dirname(sys.executable), "mutmut")
+#: mutmut's verdicts, as ``mutmut results`` names them.
+KILLED = {"killed", "timeout"}
+
+
+def results() -> list[tuple[str, str]]:
+    """(mutant name, verdict) for every mutant of the last run."""
+    out = subprocess.run([MUTMUT, "results", "--all", "true"], capture_output=True,
+                         text=True, check=True, timeout=300).stdout
+    found = []
+    for line in out.splitlines():
+        name, sep, verdict = line.strip().rpartition(": ")
+        if sep:
+            found.append((name, verdict))
+    return found
+
+
+def module_of(name: str) -> str:
+    """The module a mutant name is in (the part before the mangled function)."""
+    head = name.split(".x\u01c1", 1)[0] if ".x\u01c1" in name else name
+    parts = head.split(".")
+    while parts and ("__mutmut_" in parts[-1] or parts[-1].startswith("x_")):
+        parts.pop()
+    return ".".join(parts)
+
+
+def diff(name: str) -> str:
+    return subprocess.run([MUTMUT, "show", name], capture_output=True, text=True,
+                          timeout=120).stdout.strip()
+
+
+def main() -> None:
+    found = results()
+    if not found:
+        sys.exit("no mutation results: run `mutmut run` (make mutants) first")
+    verdicts = Counter(v for _, v in found)
+    by_module: dict[str, Counter[str]] = defaultdict(Counter)
+    for name, verdict in found:
+        by_module[module_of(name)][verdict] += 1
+    tested = sum(n for v, n in verdicts.items() if v not in {"no tests", "skipped", "not checked"})
+    killed = sum(verdicts[v] for v in KILLED)
+    print(f"mutmut report, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    print(f"mutants: {len(found)}; " + ", ".join(f"{v}: {n}" for v, n in sorted(verdicts.items())))
+    if tested:
+        print(f"score (killed or timed out / tested): {killed}/{tested} = {100 * killed / tested:.1f}%")
+    print()
+    width = max(len(m) for m in by_module)
+    print(f"{'module':<{width}}  " + "  ".join(f"{v:>9}" for v in sorted(verdicts)))
+    for module in sorted(by_module):
+        row = by_module[module]
+        print(f"{module:<{width}}  " + "  ".join(f"{row[v]:>9}" for v in sorted(verdicts)))
+    print()
+    for verdict in ("survived", "no tests"):
+        names = [n for n, v in found if v == verdict]
+        if not names:
+            continue
+        print(f"=== {verdict}: {len(names)} ===")
+        for name in names:
+            print()
+            print(diff(name))
+        print()
+
+
+if __name__ == "__main__":
+    main()

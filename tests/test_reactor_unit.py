@@ -1,0 +1,169 @@
+"""
+The lwstp reactor's own code, in this process, on a reactor instance that
+is never installed or run: the coalescing C{callFromThread} and its batch
+in C{runUntilCurrent}, the pool it builds, C{install_pool} on a given
+reactor.  (tests/test_reactor.py runs the installed reactor, one process a
+case.)  These are the tests that mutation testing sees (C{make mutants}).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from twisted_lwstp import ThreadPool
+from twisted_lwstp.reactor import POOL_NAME, LwstpReactor, PoolConfig, install_pool
+
+
+class _ReactorCase(SynchronousTestCase):
+    def build(self, config: PoolConfig | None = None) -> Any:
+        """
+        A fresh lwstp reactor, with its waker writes counted in
+        C{reactor.wakes}; its descriptors are closed after the test.
+        """
+        reactor = LwstpReactor(config)
+        reactor.wakes = 0
+
+        def counted() -> None:
+            reactor.wakes += 1
+
+        reactor.wakeUp = counted
+        self.addCleanup(self.unbuild, reactor)
+        return reactor
+
+    def unbuild(self, reactor: Any) -> None:
+        for reader in list(getattr(reactor, "_internalReaders", ())):
+            reactor.removeReader(reader)
+            reader.connectionLost(None)
+        for call in reactor.getDelayedCalls():
+            call.cancel()
+        reactor._poller.close()
+
+
+class CallFromThreadTests(_ReactorCase):
+    def test_one_wake_per_batch_and_calls_run_in_order(self) -> None:
+        reactor = self.build()
+        ran: list[int] = []
+        for n in range(5):
+            reactor.callFromThread(ran.append, n)
+        self.assertEqual(reactor.wakes, 1)
+        self.assertEqual(ran, [])
+        reactor.runUntilCurrent()
+        self.assertEqual(ran, [0, 1, 2, 3, 4])
+        reactor.callFromThread(ran.append, 5)
+        self.assertEqual(reactor.wakes, 2)
+        reactor.runUntilCurrent()
+        self.assertEqual(ran, [0, 1, 2, 3, 4, 5])
+
+    def test_call_made_by_a_call_of_the_batch_wakes_and_runs_next_batch(self) -> None:
+        # Cleared before the batch: the call made inside it finds no wake-up
+        # pending, so it writes the waker itself; it runs in the next batch,
+        # not this one (a batch is what was queued when it began).
+        reactor = self.build()
+        ran: list[str] = []
+
+        def outer() -> None:
+            ran.append("outer")
+            reactor.callFromThread(ran.append, "inner")
+
+        reactor.callFromThread(outer)
+        self.assertEqual(reactor.wakes, 1)
+        reactor.runUntilCurrent()
+        self.assertEqual(ran, ["outer"])
+        self.assertEqual(reactor.wakes, 2)
+        self.assertTrue(reactor._lwstp_wake_pending)
+        reactor.runUntilCurrent()
+        self.assertEqual(ran, ["outer", "inner"])
+        self.assertFalse(reactor._lwstp_wake_pending)
+
+    def test_a_call_that_raises_is_logged_and_the_batch_goes_on(self) -> None:
+        reactor = self.build()
+        ran: list[int] = []
+        reactor.callFromThread(ran.append, 1)
+        reactor.callFromThread(lambda: 1 / 0)
+        reactor.callFromThread(ran.append, 2)
+        reactor.runUntilCurrent()
+        self.assertEqual(ran, [1, 2])
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+
+    def test_keyword_arguments_reach_the_call(self) -> None:
+        reactor = self.build()
+        got: list[Any] = []
+        reactor.callFromThread(lambda *a, **kw: got.append((a, kw)), 1, 2, key="v")
+        reactor.runUntilCurrent()
+        self.assertEqual(got, [((1, 2), {"key": "v"})])
+
+    def test_not_callable_is_refused(self) -> None:
+        reactor = self.build()
+        self.assertRaises(AssertionError, reactor.callFromThread, 42)
+
+    def test_calls_from_threads_all_run_and_wake_at_most_once_each(self) -> None:
+        reactor = self.build()
+        ran: list[int] = []
+        threads = [threading.Thread(target=lambda i=i: [reactor.callFromThread(ran.append, i)
+                                                        for _ in range(100)])
+                   for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        reactor.runUntilCurrent()
+        self.assertEqual(sorted(ran), sorted(list(range(4)) * 100))
+        self.assertLessEqual(reactor.wakes, 400)
+        self.assertGreaterEqual(reactor.wakes, 1)
+
+    def test_timed_calls_still_run(self) -> None:
+        reactor = self.build()
+        ran: list[str] = []
+        reactor.callLater(0, ran.append, "timed")
+        reactor.callFromThread(ran.append, "threaded")
+        reactor.runUntilCurrent()
+        self.assertEqual(ran, ["threaded", "timed"])
+
+
+class PoolTests(_ReactorCase):
+    def test_the_pool_is_ours_on_demand_with_the_config(self) -> None:
+        reactor = self.build(PoolConfig(threads=3, max_queue_depth=7, sync_timeout=9.0))
+        pool = reactor.getThreadPool()
+        self.assertIsInstance(pool, ThreadPool)
+        self.assertEqual((pool.name, pool.min, pool.max, pool.max_queue_depth, pool.sync_timeout),
+                         (POOL_NAME, 0, 3, 7, 9.0))
+        self.assertFalse(pool.started)
+        self.assertEqual(pool.diagnose().threads, 0)
+
+    def test_default_config_is_twisteds_size(self) -> None:
+        pool = self.build().getThreadPool()
+        self.assertEqual((pool.min, pool.max, pool.max_queue_depth, pool.sync_timeout),
+                         (0, 10, 64, 300.0))
+
+    def test_install_pool_replaces_an_unused_pool(self) -> None:
+        reactor = self.build()
+        first = reactor.getThreadPool()
+        pool = install_pool(reactor, threads=2, max_queue_depth=1, name="mine", sync_timeout=4.0)
+        self.assertIsNot(pool, first)
+        self.assertIs(reactor.getThreadPool(), pool)
+        self.assertEqual((pool.name, pool.max, pool.max_queue_depth, pool.sync_timeout),
+                         ("mine", 2, 1, 4.0))
+        # The old pool's triggers are gone, the new one's are in place.
+        during = [t[0] for t in reactor._eventTriggers["shutdown"].during]
+        self.assertEqual(during.count(reactor._stopThreadPool), 1)
+        starts = [c[0].__self__ for c in reactor._eventTriggers["startup"].after
+                  if getattr(c[0], "__name__", "") == "start"]
+        self.assertEqual(starts, [pool])
+
+    def test_install_pool_refuses_a_pool_that_has_work(self) -> None:
+        from twisted.python.threadpool import ThreadPool as TwistedPool
+
+        reactor = self.build()
+        busy = TwistedPool(0, 1)
+        busy.callInThread(print)
+        reactor.threadpool = busy
+        with self.assertRaises(RuntimeError) as caught:
+            install_pool(reactor)
+        self.assertIn("too late", str(caught.exception))
+        idle = TwistedPool(0, 1)
+        reactor.threadpool = idle
+        reactor._threadpoolStartupID = reactor.threadpoolShutdownID = None
+        self.assertIsInstance(install_pool(reactor), ThreadPool)
