@@ -90,7 +90,7 @@ class TwistedPoolFacade(PoolLife):
             else:
                 dropped = False
                 # (Work already queued means no hire: asked first, cheaply.)
-                if self._idle or (not self._queue and self._can_hire_now_locked()):
+                if self._idle or (not self._backlog and self._can_hire_now_locked()):
                     if self._idle:
                         worker = self._idle.pop()
                     else:
@@ -100,7 +100,7 @@ class TwistedPoolFacade(PoolLife):
                     worker.item = call
                     worker.wake.release()
                 else:
-                    self._queue[call] = None
+                    self._backlog[call] = None
         if hired is not None:
             self._start_workers([hired])
         if dropped:

@@ -102,6 +102,7 @@ class PoolCore:
     ) -> None:
         # Set once, read by every thread.
         self.name = name
+        self._worker_prefix = name  # workers are named <prefix>-<n>
         self._clock = clock
         self._max_queue_depth = max_queue_depth
         self._on_demand = on_demand  # start workers when work finds none idle
@@ -114,8 +115,8 @@ class PoolCore:
         self._excess = 0  # busy workers to dismiss when their work ends
         self._next_index = 0  # the number in the next worker's name
         self._workers: list[Worker] = []  # started and not yet joined
-        self._queue: OrderedDict[Task | Call, None] = OrderedDict()
-        self._queued_tasks = 0  # lws tasks in _queue (calls do not count)
+        self._backlog: OrderedDict[Task | Call, None] = OrderedDict()
+        self._queued_tasks = 0  # lws tasks in _backlog (calls do not count)
         self._idle: list[Worker] = []
         self._mailbox: Mailbox[tuple[int, Any]] = Mailbox()
         self._running = 0
@@ -134,7 +135,7 @@ class PoolCore:
         self._running += 1
 
     def _take_locked(self, worker: Worker, now: float | None) -> Task | Call:
-        item, _ = self._queue.popitem(last=False)
+        item, _ = self._backlog.popitem(last=False)
         if isinstance(item, Task):
             self._queued_tasks -= 1
             self._begin_locked(item, worker, self._clock() if now is None else now)
@@ -196,7 +197,7 @@ class PoolCore:
             self._excess -= 1
             self._dismiss_locked(worker)
             return None
-        if self._queue:
+        if self._backlog:
             return self._take_locked(worker, now)
         if self._finishing:
             self._dismiss_locked(worker)
@@ -214,7 +215,7 @@ class PoolCore:
         released (C{PoolLife._start_workers}).
         """
         worker = self._new_worker_locked()
-        if self._queue:
+        if self._backlog:
             worker.item = self._take_locked(worker, now)
             worker.wake.release()
         else:
@@ -227,7 +228,7 @@ class PoolCore:
         """
         index = self._next_index
         self._next_index += 1
-        worker = Worker(index, f"{self.name}-{index}")
+        worker = Worker(index, f"{self._worker_prefix}-{index}")
         self._workers.append(worker)
         self._staffed += 1
         self._threads += 1
@@ -240,7 +241,7 @@ class PoolCore:
         """
         return (
             self._on_demand and self._hiring
-            and self._staffed < self._nthreads and not self._queue
+            and self._staffed < self._nthreads and not self._backlog
         )
 
     def _hires_locked(self, now: float) -> list[Worker]:
@@ -251,7 +252,7 @@ class PoolCore:
         if not self._hiring:
             return []
         room = self._nthreads - self._staffed
-        wanted = min(len(self._queue), room) if self._on_demand else room
+        wanted = min(len(self._backlog), room) if self._on_demand else room
         count = min(room, max(self._min_threads - self._staffed, wanted))
         return [self._hire_locked(now) for _ in range(count)]
 
@@ -274,8 +275,8 @@ class PoolCore:
             item._worker = None
             item._t_started = None
             self._queued_tasks += 1
-        self._queue[item] = None
-        self._queue.move_to_end(item, last=False)
+        self._backlog[item] = None
+        self._backlog.move_to_end(item, last=False)
 
     def _resize_locked(self, min_threads: int, max_threads: int) -> None:
         """

@@ -48,7 +48,7 @@ class Diagnostics(OwnerRegistry):
         """
         with self._lock:  # LOCK (to the end of the block)
             ended = self._ended
-            running, threads, queued = self._running, self._threads, len(self._queue)
+            running, threads, queued = self._running, self._threads, len(self._backlog)
         # _reaped is the reactor's: read without the lock, it may lag a reap
         # in progress by one (never lead it), so done is never negative.
         return Diagnosis(running, threads, queued, ended - self._reaped)

@@ -129,9 +129,9 @@ class PoolLife(Diagnostics):
             now = self._clock()
             # Walk a snapshot: lws's own finish() loses its place after
             # moving the first queued task; this stops all of them.
-            for item in list(self._queue):
+            for item in list(self._backlog):
                 if isinstance(item, Task):
-                    del self._queue[item]
+                    del self._backlog[item]
                     self._queued_tasks -= 1
                     self._end_unrun_locked(item, now)
                     stopped.append(item)

@@ -49,7 +49,7 @@ class OwnerRegistry(ReactorSide):
                 task.owner = None
                 status = task._status
                 if status is _QUEUED:
-                    del self._queue[task]
+                    del self._backlog[task]
                     self._queued_tasks -= 1
                     self._end_unrun_locked(task, now)
                     reap.append(task)

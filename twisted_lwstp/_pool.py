@@ -247,7 +247,7 @@ class ThreadPool(TwistedPoolFacade):
         with self._lock:  # LOCK (to the end of the block)
             if self._finishing:
                 raise PoolFinished(f"pool {self.name!r} is finishing")
-            if self._idle or (not self._queue and self._can_hire_now_locked()):
+            if self._idle or (not self._backlog and self._can_hire_now_locked()):
                 if self._idle:
                     worker = self._idle.pop()
                 else:
@@ -256,7 +256,7 @@ class ThreadPool(TwistedPoolFacade):
                 worker.item = t
                 worker.wake.release()
             elif self._queued_tasks < self._max_queue_depth:
-                self._queue[t] = None
+                self._backlog[t] = None
                 self._queued_tasks += 1
             else:
                 raise QueueFull(
@@ -282,7 +282,7 @@ class ThreadPool(TwistedPoolFacade):
         with self._lock:  # LOCK (to the end of the block)
             status = task._status
             if status is _QUEUED:
-                del self._queue[task]
+                del self._backlog[task]
                 self._queued_tasks -= 1
                 self._end_unrun_locked(task, self._clock())
                 asked = False

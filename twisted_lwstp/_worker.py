@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 #: Yielded by a worker's steps after each call of a task function.
@@ -92,14 +92,21 @@ def live_worker_threads() -> list[threading.Thread]:
 class ThreadRunner:
     """
     Runs each worker on its own daemon thread, named as the pool asks.
+
+    @param factory: Makes the thread (called with C{target}, C{args} and
+        C{name}, as C{threading.Thread} is); read at each start, so that a
+        pool's C{threadFactory} may be changed at any time, as with
+        Twisted's pool.
     """
+
+    def __init__(self, factory: Callable[..., threading.Thread] | None = None) -> None:
+        self._factory = factory if factory is not None else threading.Thread
 
     def start_worker(
         self, name: str, steps: Iterator[object], wake: threading.Lock
     ) -> WorkerHandle:
-        thread = threading.Thread(
-            target=drive, args=(steps, wake), name=name, daemon=True
-        )
+        thread = self._factory(target=drive, args=(steps, wake), name=name)
+        thread.daemon = True
         _started.add(thread)
         thread.start()
         return thread

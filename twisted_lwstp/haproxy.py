@@ -37,7 +37,7 @@ def agent_answer(pool: ThreadPool) -> str:
     if not pool.started:
         return "down"
     diag = pool.diagnose()
-    capacity = pool.threads + pool.max_queue_depth
+    capacity = pool.max + pool.max_queue_depth
     if capacity <= 0:
         return "up 0%"
     spare = max(0, capacity - diag.running - diag.queued)

@@ -1,8 +1,9 @@
 # -*- test-case-name: tests.test_reactor -*-
 """
 The C{lwstp} reactor: the platform's default reactor (epoll on Linux) whose
-thread pool is a L{twisted_lwstp.ThreadPool}, and whose C{callFromThread}
-wakes the reactor once per batch instead of once per call.
+thread pool is a L{twisted_lwstp.compat.ThreadPool} (Twisted's pool API on
+the engine), and whose C{callFromThread} wakes the reactor once per batch
+instead of once per call.
 
 One flag moves a whole program onto the pool::
 
@@ -42,6 +43,7 @@ from twisted.internet.main import installReactor
 from twisted.logger import Logger
 
 from ._pool import ThreadPool
+from .compat import ThreadPool as CompatThreadPool
 
 __all__ = ["ConfigurationError", "LwstpReactor", "PoolConfig", "install", "install_pool"]
 
@@ -101,15 +103,18 @@ def _read(env: Mapping[str, str], name: str, kind: Callable[[str], Any], low: fl
     return value
 
 
-def _make_pool(reactor: Any, config: PoolConfig, name: str = POOL_NAME) -> ThreadPool:
-    return ThreadPool(
+def _make_pool(reactor: Any, config: PoolConfig, name: str = POOL_NAME) -> CompatThreadPool:
+    """
+    The reactor's pool: Twisted's pool, attribute for attribute (min 0, as
+    Twisted's reactor pool), on the engine.
+    """
+    return CompatThreadPool(
+        0,
         config.threads,
-        config.max_queue_depth,
         name,
         reactor=reactor,
+        max_queue_depth=config.max_queue_depth,
         sync_timeout=config.sync_timeout,
-        on_demand=True,
-        min_threads=0,
     )
 
 
@@ -225,14 +230,16 @@ def install_pool(
     max_queue_depth: int = 64,
     name: str = POOL_NAME,
     sync_timeout: float = 300.0,
-) -> ThreadPool:
+) -> CompatThreadPool:
     """
     Give an installed reactor (default: the global one) a twisted_lwstp
     pool in place of its own, before it has done any thread work.  Use it
     when the reactor is not yours to choose; otherwise prefer
     C{--reactor=lwstp}, which also coalesces wake-ups.
 
-    @return: The new pool, which the reactor starts when it runs (at once
+    @return: The new pool (a L{twisted_lwstp.compat.ThreadPool}, which
+        speaks Twisted's pool API as well as the lws task API), which the
+        reactor starts when it runs (at once
         if it already runs) and stops at shutdown, as it does its own.
     @raise RuntimeError: the reactor's pool has already started a thread
         or holds work: too late to swap it.
