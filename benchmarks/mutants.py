@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 MUTMUT = os.path.join(os.path.dirname(sys.executable), "mutmut")
 #: mutmut's verdicts, as ``mutmut results`` names them.
@@ -57,7 +57,7 @@ def main() -> None:
         by_module[module_of(name)][verdict] += 1
     tested = sum(n for v, n in verdicts.items() if v not in {"no tests", "skipped", "not checked"})
     killed = sum(verdicts[v] for v in KILLED)
-    print(f"mutmut report, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    print(f"mutmut report, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"mutants: {len(found)}; " + ", ".join(f"{v}: {n}" for v, n in sorted(verdicts.items())))
     if tested:
         print(f"score (killed or timed out / tested): {killed}/{tested} = {100 * killed / tested:.1f}%")

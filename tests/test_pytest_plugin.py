@@ -63,3 +63,73 @@ class PytestPluginTests(SynchronousTestCase):
         )
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         self.assertIn("2 passed", proc.stdout)
+
+
+#: A small pytest-twisted suite that reports which reactor it ran on.
+REACTOR_SUITE = textwrap.dedent(
+    '''
+    import asyncio
+    import threading
+
+    import pytest_twisted
+    from twisted.internet import defer, reactor, threads
+
+    from twisted_lwstp.compat import ThreadPool
+
+
+    @pytest_twisted.inlineCallbacks
+    def test_thread_work_runs_on_the_lwstp_pool():
+        name = yield threads.deferToThread(lambda: threading.current_thread().name)
+        assert name.startswith("twisted.internet.reactor-"), name
+        assert isinstance(reactor.getThreadPool(), ThreadPool)
+        print("REACTOR", type(reactor).__module__, type(reactor).__name__)
+
+
+    @pytest_twisted.ensureDeferred
+    async def test_coroutines_and_timers():
+        d = defer.Deferred()
+        reactor.callLater(0.01, d.callback, 7)
+        assert (await d) == 7
+
+
+    @pytest_twisted.ensureDeferred
+    async def test_asyncio_beside_it_when_asyncio():
+        from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+
+        if isinstance(reactor, AsyncioSelectorReactor):
+            future = asyncio.ensure_future(asyncio.sleep(0.01, result=5))
+            assert (await defer.Deferred.fromFuture(future)) == 5
+            print("ASYNCIO BESIDE")
+    '''
+)
+
+
+class PytestReactorOptionTests(SynchronousTestCase):
+    def run_suite(self, reactor: str) -> str:
+        directory = temp_dir(self)
+        with open(os.path.join(directory, "test_on_reactor.py"), "w") as f:
+            f.write(REACTOR_SUITE)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
+             f"--reactor={reactor}", directory],
+            capture_output=True, text=True, timeout=120, cwd=directory,
+        )
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertIn("3 passed", proc.stdout)
+        return proc.stdout
+
+    def test_pytest_reactor_lwstp(self) -> None:
+        out = self.run_suite("lwstp")
+        self.assertIn("REACTOR twisted_lwstp.reactor LwstpReactor", out)
+
+    def test_pytest_reactor_lwstp_asyncio(self) -> None:
+        out = self.run_suite("lwstp-asyncio")
+        self.assertIn("REACTOR twisted_lwstp.asyncioreactor LwstpAsyncioReactor", out)
+        self.assertIn("ASYNCIO BESIDE", out)
+
+    def test_help_lists_both_reactors_as_choices(self) -> None:
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                               "--reactor=nonesuch"], capture_output=True, text=True,
+                              timeout=120, cwd=temp_dir(self))
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertRegex(proc.stderr, r"choose from .*'lwstp'.*'lwstp-asyncio'")

@@ -286,3 +286,10 @@ class TwistedSuitesTests(SynchronousTestCase):
         stock = self.trial("epoll")
         self.assertTrue(ours.startswith("PASSED"), ours)
         self.assertEqual(ours, stock)
+
+    @pytest.mark.timeout(2 * SUITE_TIMEOUT + 60)
+    def test_twisted_suites_give_the_same_result_under_lwstp_asyncio_as_under_asyncio(self) -> None:
+        ours = self.trial("lwstp-asyncio")
+        stock = self.trial("asyncio")
+        self.assertTrue(ours.startswith("PASSED"), ours)
+        self.assertEqual(ours, stock)

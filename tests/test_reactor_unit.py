@@ -167,3 +167,69 @@ class PoolTests(_ReactorCase):
         reactor.threadpool = idle
         reactor._threadpoolStartupID = reactor.threadpoolShutdownID = None
         self.assertIsInstance(install_pool(reactor), ThreadPool)
+
+
+class AsyncioCallFromThreadTests(SynchronousTestCase):
+    """
+    The same coalescing on the lwstp-asyncio reactor: a wake-up is one
+    call_soon_threadsafe, whose callback takes a reactor turn.
+    """
+
+    def build(self) -> Any:
+        import asyncio
+
+        from twisted_lwstp.asyncioreactor import LwstpAsyncioReactor
+
+        loop = asyncio.new_event_loop()
+        reactor = LwstpAsyncioReactor(loop)
+        woken: list[Any] = []
+        loop.call_soon_threadsafe = lambda f, *a: woken.append(f)  # type: ignore[method-assign]
+        reactor.woken = woken
+
+        def unbuild() -> None:
+            for reader in list(getattr(reactor, "_internalReaders", ())):
+                reactor.removeReader(reader)
+                reader.connectionLost(None)
+            for call in reactor.getDelayedCalls():
+                call.cancel()
+            loop.close()
+
+        self.addCleanup(unbuild)
+        return reactor
+
+    def test_one_loop_wake_per_batch_and_the_turn_runs_the_calls_in_order(self) -> None:
+        reactor = self.build()
+        ran: list[int] = []
+        for n in range(4):
+            reactor.callFromThread(ran.append, n)
+        self.assertEqual(reactor.woken, [reactor._lwstp_turn])
+        reactor._lwstp_turn()
+        self.assertEqual(ran, [0, 1, 2, 3])
+        reactor.callFromThread(ran.append, 4)
+        self.assertEqual(len(reactor.woken), 2)
+
+    def test_a_call_scheduled_now_by_a_call_runs_before_the_next_thread_call(self) -> None:
+        # Twisted's own ordering (test_internet's testCallFromThreadStops):
+        # a callLater(0) made by a call runs before a callFromThread made
+        # by the same call.
+        reactor = self.build()
+        order: list[str] = []
+
+        def first() -> None:
+            reactor.callFromThread(order.append, "thread")
+            reactor.callLater(0, order.append, "timed")
+
+        reactor.callFromThread(first)
+        reactor._lwstp_turn()
+        self.assertEqual(order, ["timed"])
+        reactor._lwstp_turn()
+        self.assertEqual(order, ["timed", "thread"])
+
+    def test_the_pool_is_ours(self) -> None:
+        from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+
+        from twisted_lwstp.compat import ThreadPool as CompatPool
+
+        reactor = self.build()
+        self.assertIsInstance(reactor, AsyncioSelectorReactor)
+        self.assertIsInstance(reactor.getThreadPool(), CompatPool)

@@ -6,9 +6,11 @@ two on a real twistd process.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
+import sys
 
 from twisted.internet import reactor
 from twisted.internet.defer import gatherResults, inlineCallbacks
@@ -69,6 +71,56 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+#: What reads badly in a help line: a run of spaces inside the text, or
+#: two punctuation marks in a row ("given.. A", "x. . y").
+_GLITCH = re.compile(r"\S {2,}\S|[.,;:!?]\s*[.,;:!?]")
+
+
+def help_entries(text: str) -> dict[str, str]:
+    """
+    Each option of a Twisted usage text, with its description as one line
+    (continuation lines joined by one space).
+    """
+    entries: dict[str, str] = {}
+    current = None
+    for line in text.splitlines():
+        match = re.match(r"^\s{2,}(?:-\w, )?\s*(--[\w-]+=?)\s{2,}(.*)$", line)
+        if match:
+            current = match.group(1)
+            entries[current] = match.group(2).strip()
+        elif current is not None and line.startswith(" " * 20) and line.strip():
+            entries[current] += " " + line.strip()
+        else:
+            current = None
+    return entries
+
+
+class HelpTextTests(SynchronousTestCase):
+    def assert_clean(self, entries: dict[str, str]) -> None:
+        self.assertTrue(entries)
+        for option, text in entries.items():
+            self.assertIsNone(_GLITCH.search(text), f"{option}: {text!r}")
+
+    def test_every_option_of_twistd_lwstp_reads_cleanly(self) -> None:
+        entries = help_entries(str(Options()))
+        self.assertGreaterEqual(len(entries), 15)
+        self.assertIn("may open the demo's WebSocket", entries["--allow-origin="])
+        self.assertIn("off unless given. A whole number", entries["--max-tasks-per-client="])
+        self.assert_clean(entries)
+
+    def test_the_reactor_plugins_describe_themselves_cleanly(self) -> None:
+        out = subprocess.run([os.path.join(os.path.dirname(sys.executable), "twistd"),
+                              "--help-reactors"], capture_output=True, text=True, timeout=60).stdout
+        ours = {name: text for name, text in re.findall(r"^\s+(lwstp\S*)\s+(.*)$", out, re.M)}
+        self.assertEqual(sorted(ours), ["lwstp", "lwstp-asyncio"])
+        for name, text in ours.items():
+            self.assertIsNone(_GLITCH.search(text), f"{name}: {text!r}")
+
+    def test_the_detector_finds_the_old_glitches(self) -> None:
+        self.assertIsNotNone(_GLITCH.search("may open the demo's         WebSocket"))
+        self.assertIsNotNone(_GLITCH.search("off unless given.. A whole number"))
 
 
 class TwistdUsageErrorTests(SynchronousTestCase):

@@ -134,21 +134,25 @@ def _platform_reactor_class() -> type:
 
 class _LwstpMixin:
     """
-    What the lwstp reactor changes in its base reactor: the pool, and a
-    C{callFromThread} that wakes the reactor once per batch.
+    What an lwstp reactor changes in its base reactor: the pool, and a
+    C{callFromThread} that wakes the reactor once per batch.  Shared by
+    L{LwstpReactor} (epoll) and
+    L{twisted_lwstp.asyncioreactor.LwstpAsyncioReactor}; each says how a
+    wake-up reaches its loop (L{_lwstp_wake}) so that the loop's next turn
+    runs C{runUntilCurrent}, which runs the calls first.
     """
 
     threadpool: Any
     _threadpoolStartupID: Any
     threadpoolShutdownID: Any
 
-    def __init__(self, config: PoolConfig | None = None) -> None:
+    def __init__(self, config: PoolConfig | None = None, *args: Any, **kwargs: Any) -> None:
         self._lwstp_config = config if config is not None else PoolConfig()
-        # Whether a wake-up is on its way: set by any thread that writes to
-        # the waker, cleared by the reactor thread just before it takes the
+        # Whether a wake-up is on its way: set by any thread that asks for
+        # one, cleared by the reactor thread just before it takes the
         # queued calls.  Plain attribute stores and loads are atomic; a race
-        # costs at most one extra write, never a lost wake-up (see
-        # runUntilCurrent).
+        # costs at most one extra wake-up, never a lost one (see
+        # _lwstp_run_calls).
         self._lwstp_wake_pending = False
         # The calls from threads.  A deque: append (any thread) and popleft
         # (reactor thread) are atomic, and it is never replaced, so no call
@@ -156,36 +160,49 @@ class _LwstpMixin:
         # reactor's own threadCallQueue stays empty: nothing appends to it.
         self._lwstp_calls: deque[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
         self._lwstp_calls = deque()
-        super().__init__()
+        super().__init__(*args, **kwargs)
 
     def callFromThread(self, f: Callable[..., Any], *args: object, **kwargs: object) -> None:
         """
-        As C{IReactorFromThreads.callFromThread}; the waker is written only
+        As C{IReactorFromThreads.callFromThread}; the loop is woken only
         when no wake-up is pending already.
         """
         assert callable(f), f"{f} is not callable"
         self._lwstp_calls.append((f, args, kwargs))
         if not self._lwstp_wake_pending:
             self._lwstp_wake_pending = True
-            self.wakeUp()  # type: ignore[attr-defined]
+            self._lwstp_wake()
+
+    def _lwstp_wake(self) -> None:
+        """
+        Make the reactor thread call L{_lwstp_run_calls} soon (any thread).
+        """
+        raise NotImplementedError
+
+    def _lwstp_run_calls(self) -> None:
+        """
+        Run the calls queued from threads so far, in order (reactor thread).
+        """
+        queue = self._lwstp_calls
+        # Cleared before counting: a call appended after this line finds
+        # the flag clear and wakes the reactor again; one appended before
+        # it is counted here and runs now.
+        self._lwstp_wake_pending = False
+        popleft = queue.popleft
+        for _ in range(len(queue)):
+            f, a, kw = popleft()
+            try:
+                f(*a, **kw)
+            except BaseException:
+                _log.failure("while calling from thread")
 
     def runUntilCurrent(self) -> None:
         """
-        Run the calls queued from threads, in order, then the timed calls.
+        Run the calls queued from threads, in order, then the timed calls
+        (among them any that those calls scheduled for now).
         """
-        queue = self._lwstp_calls
-        if queue:
-            # Cleared before counting: a call appended after this line finds
-            # the flag clear and wakes the reactor again; one appended
-            # before it is counted here and runs now.
-            self._lwstp_wake_pending = False
-            popleft = queue.popleft
-            for _ in range(len(queue)):
-                f, a, kw = popleft()
-                try:
-                    f(*a, **kw)
-                except BaseException:
-                    _log.failure("while calling from thread")
+        if self._lwstp_calls:
+            self._lwstp_run_calls()
         super().runUntilCurrent()  # type: ignore[misc]
 
     def _initThreadPool(self) -> None:
@@ -198,7 +215,17 @@ class _LwstpMixin:
         )
 
 
-LwstpReactor: type[Any] = type("LwstpReactor", (_LwstpMixin, _platform_reactor_class()), {
+class _WakerWake(_LwstpMixin):
+    """
+    The epoll (or poll) reactor's side: a wake-up is a write to its waker,
+    after which the loop's next turn runs C{runUntilCurrent}.
+    """
+
+    def _lwstp_wake(self) -> None:
+        self.wakeUp()  # type: ignore[attr-defined]
+
+
+LwstpReactor: type[Any] = type("LwstpReactor", (_WakerWake, _platform_reactor_class()), {
     "__doc__": "The platform's default reactor, on a twisted_lwstp pool, with "
                "coalesced wake-ups.",
     "__module__": __name__,

@@ -81,7 +81,8 @@ class Options(usage.Options):
         ["max-message-size", None, 4096, "Largest client message; bigger ones close with 1009.",
          _at_least("max-message-size", int, 0)],
         ["max-tasks-per-client", None, None,
-         "Most live tasks per client address (IPv4 address or IPv6 /64); off unless given.",
+         # No closing period: twistd adds ". " before the value's rule.
+         "Most live tasks per client address (IPv4 address or IPv6 /64); off unless given",
          _at_least("max-tasks-per-client", int, 1)],
     ]
     optFlags = [
@@ -92,6 +93,10 @@ class Options(usage.Options):
     def __init__(self) -> None:
         super().__init__()
         self["allow-origin"] = []
+        # An opt_ method's docstring is its help as written, line breaks and
+        # indentation included: make every help text one clean line.
+        self.docs = {name: " ".join(doc.split()) if isinstance(doc, str) else doc
+                     for name, doc in self.docs.items()}
 
     def opt_allow_origin(self, origin: str) -> None:
         """

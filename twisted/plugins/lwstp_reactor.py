@@ -1,6 +1,7 @@
 """
-The C{lwstp} reactor for C{twistd --reactor=lwstp} and
-C{trial --reactor=lwstp}: see L{twisted_lwstp.reactor}.
+The C{lwstp} and C{lwstp-asyncio} reactors for C{twistd --reactor=} and
+C{trial --reactor=}: see L{twisted_lwstp.reactor} and
+L{twisted_lwstp.asyncioreactor}.
 """
 
 from twisted.application.reactors import Reactor
@@ -9,5 +10,12 @@ lwstp = Reactor(
     "lwstp",
     "twisted_lwstp.reactor",
     "epoll reactor whose thread pool is twisted_lwstp's (LWSTP_THREADS, "
+    "LWSTP_MAX_QUEUE_DEPTH, LWSTP_SYNC_TIMEOUT)",
+)
+
+lwstp_asyncio = Reactor(
+    "lwstp-asyncio",
+    "twisted_lwstp.asyncioreactor",
+    "asyncio reactor whose thread pool is twisted_lwstp's (LWSTP_THREADS, "
     "LWSTP_MAX_QUEUE_DEPTH, LWSTP_SYNC_TIMEOUT)",
 )

@@ -1,0 +1,91 @@
+# -*- test-case-name: tests.test_asyncioreactor -*-
+"""
+The C{lwstp-asyncio} reactor: Twisted's C{AsyncioSelectorReactor} whose
+thread pool is a L{twisted_lwstp.compat.ThreadPool} and whose
+C{callFromThread} wakes the asyncio loop once per batch.  It is an
+C{AsyncioSelectorReactor} (a subclass), so C{isinstance} checks by Scrapy,
+pytest-twisted and others pass, and asyncio code runs beside it
+(C{Deferred.fromFuture}, C{ensureDeferred} of coroutines awaiting asyncio).
+
+One flag, as for C{lwstp}::
+
+    twistd --reactor=lwstp-asyncio ...
+    trial --reactor=lwstp-asyncio ...
+    pytest --reactor=lwstp-asyncio ...   # with pytest-twisted
+
+or, from code, before anything imports C{twisted.internet.reactor}::
+
+    from twisted_lwstp import asyncioreactor
+    asyncioreactor.install()
+
+Scrapy: C{TWISTED_REACTOR = "twisted_lwstp.asyncioreactor.LwstpAsyncioReactor"}.
+
+The pool is the lwstp reactor's, built the same way from the same
+C{LWSTP_*} variables (see L{twisted_lwstp.reactor}); the coalescing is the
+same code (L{twisted_lwstp.reactor._LwstpMixin}).  Asyncio's
+C{call_soon_threadsafe} writes to the loop's self-pipe on every call; here
+it is called once per batch, only when no wake-up is pending.
+
+Runs in: C{install} in the main thread at start-up; C{callFromThread} in
+any thread; the rest in the reactor (asyncio loop) thread.
+"""
+
+from __future__ import annotations
+
+from asyncio import AbstractEventLoop
+from typing import Any
+
+from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+from twisted.internet.main import installReactor
+
+from .reactor import ConfigurationError, PoolConfig, _LwstpMixin
+
+__all__ = ["ConfigurationError", "LwstpAsyncioReactor", "install"]
+
+
+class LwstpAsyncioReactor(_LwstpMixin, AsyncioSelectorReactor):  # type: ignore[misc]
+    """
+    Twisted's asyncio reactor, on a twisted_lwstp pool, with coalesced
+    wake-ups.
+
+    @param eventloop: The asyncio loop to run on (default: the running
+        loop, or a new one, as Twisted's C{AsyncioSelectorReactor}).
+    @param config: How to build its pool (default: the defaults of
+        L{PoolConfig}; L{install} reads the C{LWSTP_*} variables).
+    """
+
+    def __init__(self, eventloop: AbstractEventLoop | None = None,
+                 config: PoolConfig | None = None) -> None:
+        super().__init__(config, eventloop)
+
+    def _lwstp_wake(self) -> None:
+        # Any thread: one self-pipe write; the loop then takes a reactor
+        # turn, in which the calls run before the timed calls, as on epoll.
+        self._asyncioEventloop.call_soon_threadsafe(self._lwstp_turn)
+
+    def _lwstp_turn(self) -> None:
+        self.runUntilCurrent()
+        # What the calls scheduled (callLater) gets its asyncio timer.
+        self._reschedule()  # type: ignore[no-untyped-call]
+
+
+def install(eventloop: AbstractEventLoop | None = None,
+            config: PoolConfig | None = None) -> Any:
+    """
+    Install the lwstp-asyncio reactor as C{twisted.internet.reactor}, as
+    C{twisted.internet.asyncioreactor.install} does.
+
+    @param eventloop: The asyncio loop to wrap (default: the running loop,
+        or a new one set as the current loop).
+    @param config: How to build its pool; by default read from the
+        C{LWSTP_*} environment variables.
+    @raise ConfigurationError: a variable has a bad value (nothing is
+        installed).
+    @raise twisted.internet.error.ReactorAlreadyInstalledError: a reactor
+        is installed already.
+    """
+    if config is None:
+        config = PoolConfig.from_environ()
+    reactor = LwstpAsyncioReactor(eventloop, config)
+    installReactor(reactor)
+    return reactor
