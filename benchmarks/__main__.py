@@ -61,9 +61,12 @@ async def run(reactor: Any, names: list[str], plan: dict[str, Any]) -> list[Case
         elif name == "scale":
             results.extend(await cases.scale(reactor, p["n"], p["small"], p["reps"]))
         elif name == "reactor":
-            for threads in p["threads"]:
-                results.append(await reactor_cases.defer_throughput(reactor, threads, p["n"], p["reps"]))
-            results.extend(await reactor_cases.call_from_thread(reactor, p["calls"], p["reps"]))
+            for ours, peer, suffix in reactor_cases.PAIRS:
+                for threads in p["threads"]:
+                    results.append(await reactor_cases.defer_throughput(
+                        reactor, threads, p["n"], p["reps"], ours, peer, suffix))
+                results.extend(await reactor_cases.call_from_thread(
+                    reactor, p["calls"], p["reps"], ours, peer, suffix))
         elif name == "wsgi":
             results.extend(await wsgi_cases.wsgi_overload(reactor, p["seconds"], p["reps"]))
         elif name == "e2e":

@@ -1,6 +1,7 @@
 """
 Case 6: the lwstp reactor against the stock epoll reactor with Twisted's
-own pool, each measured in its own child process
+own pool, and the lwstp-asyncio reactor against Twisted's asyncio reactor
+(rows marked "asyncio"), each measured in its own child process
 (L{benchmarks.reactor_child}): C{deferToThread} throughput at several pool
 sizes, C{callFromThread} calls per second from 4 threads at once, and how
 many times each wrote to its waker per 10,000 calls.
@@ -28,27 +29,34 @@ async def _child(reactor: Any, which: str, case: str, threads: int, n: int,
     return float(report["rate"])
 
 
-async def defer_throughput(reactor: Any, threads: int, n: int, reps: int) -> CaseResult:
+#: (ours, the peer, the suffix of the rows' names).
+PAIRS = [("lwstp", "epoll", ""), ("lwstp-asyncio", "asyncio", " asyncio")]
+
+
+async def defer_throughput(reactor: Any, threads: int, n: int, reps: int,
+                           ours: str = "lwstp", peer: str = "epoll",
+                           suffix: str = "") -> CaseResult:
     wakeups: dict[str, list[float]] = {}
     result = await compare(
-        "deferToThread (reactor)", threads, "calls/s",
-        lambda: _child(reactor, "lwstp", "defer", threads, n, wakeups),
-        lambda: _child(reactor, "epoll", "defer", threads, n, wakeups),
+        f"deferToThread (reactor{suffix})", threads, "calls/s",
+        lambda: _child(reactor, ours, "defer", threads, n, wakeups),
+        lambda: _child(reactor, peer, "defer", threads, n, wakeups),
         reps, DEFER_TARGET, True,
     )
     result.extra["wakeups_per_10k"] = {k: statistics.median(v) for k, v in wakeups.items()}
     return result
 
 
-async def call_from_thread(reactor: Any, n: int, reps: int) -> list[CaseResult]:
+async def call_from_thread(reactor: Any, n: int, reps: int, ours: str = "lwstp",
+                           peer: str = "epoll", suffix: str = "") -> list[CaseResult]:
     wakeups: dict[str, list[float]] = {}
     rate = await compare(
-        "callFromThread x4 threads", 4, "calls/s",
-        lambda: _child(reactor, "lwstp", "cft", 4, n, wakeups),
-        lambda: _child(reactor, "epoll", "cft", 4, n, wakeups),
+        f"callFromThread x4 threads{suffix}", 4, "calls/s",
+        lambda: _child(reactor, ours, "cft", 4, n, wakeups),
+        lambda: _child(reactor, peer, "cft", 4, n, wakeups),
         reps, CFT_TARGET, True,
     )
-    ours, stock = statistics.median(wakeups["lwstp"]), statistics.median(wakeups["epoll"])
-    writes = CaseResult("waker writes per 10k calls", 4, "writes", ours, stock,
+    mine, stock = statistics.median(wakeups[ours]), statistics.median(wakeups[peer])
+    writes = CaseResult(f"waker writes per 10k calls{suffix}", 4, "writes", mine, stock,
                         None, None, None, False, reps)
     return [rate, writes]

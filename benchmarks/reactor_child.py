@@ -5,7 +5,8 @@ has one reactor):
     python -m benchmarks.reactor_child REACTOR CASE THREADS N
 
 REACTOR is ``lwstp`` (twisted_lwstp's reactor and pool) or ``epoll`` (the
-stock reactor with Twisted's own pool).  CASE:
+stock reactor with Twisted's own pool), or ``lwstp-asyncio`` against
+``asyncio`` (Twisted's AsyncioSelectorReactor and its own pool).  CASE:
 
 - ``defer``: N ``deferToThread`` calls of a trivial function, all issued
   at once on a pool of THREADS workers (after a warm-up that starts them).
@@ -13,7 +14,8 @@ stock reactor with Twisted's own pool).  CASE:
   as they can; timed until the reactor has run the last one.
 
 Prints one JSON line: ``{"rate": calls per second, "wakeups": waker writes
-per 10,000 calls}``.
+per 10,000 calls}`` (on the asyncio reactors, writes to the asyncio loop's
+self-pipe).
 """
 
 from __future__ import annotations
@@ -30,6 +32,19 @@ def install(name: str, threads: int) -> Any:
         from twisted_lwstp.reactor import PoolConfig, install
 
         return install(PoolConfig(threads=threads))
+    if name == "lwstp-asyncio":
+        from twisted_lwstp.asyncioreactor import install as install_asyncio
+        from twisted_lwstp.reactor import PoolConfig
+
+        return install_asyncio(config=PoolConfig(threads=threads))
+    if name == "asyncio":
+        from twisted.internet import asyncioreactor
+
+        asyncioreactor.install()
+        from twisted.internet import reactor
+
+        reactor.suggestThreadPoolSize(threads)
+        return reactor
     from twisted.internet import epollreactor
 
     epollreactor.install()
@@ -40,8 +55,21 @@ def install(name: str, threads: int) -> Any:
 
 
 def count_wakeups(reactor: Any) -> list[int]:
-    """Count the writes to the reactor's waker from now on."""
+    """
+    Count the writes to the reactor's waker from now on (to the asyncio
+    loop's self-pipe, on the asyncio reactors).
+    """
     writes = [0]
+    loop = getattr(reactor, "_asyncioEventloop", None)
+    if loop is not None:
+        write_to_self = loop._write_to_self
+
+        def counted_self_pipe() -> None:
+            writes[0] += 1
+            write_to_self()
+
+        loop._write_to_self = counted_self_pipe
+        return writes
     waker = reactor.waker
     original = waker.wakeUp
 
