@@ -17,8 +17,6 @@ import textwrap
 import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_lwstp.reactor import ConfigurationError, PoolConfig
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 
@@ -31,28 +29,6 @@ def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 60
     if proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc.stdout
-
-
-class ConfigTests(SynchronousTestCase):
-    def test_defaults_and_values(self) -> None:
-        self.assertEqual(PoolConfig.from_environ({}), PoolConfig(10, 64, 300.0))
-        self.assertEqual(
-            PoolConfig.from_environ({"LWSTP_THREADS": "3", "LWSTP_MAX_QUEUE_DEPTH": "0",
-                                     "LWSTP_SYNC_TIMEOUT": "2.5"}),
-            PoolConfig(3, 0, 2.5),
-        )
-
-    def test_bad_values_name_the_variable_and_the_value(self) -> None:
-        for env, text in [
-            ({"LWSTP_THREADS": "ten"}, "LWSTP_THREADS='ten' is not an integer"),
-            ({"LWSTP_THREADS": "0"}, "LWSTP_THREADS='0' must be an integer >= 1"),
-            ({"LWSTP_MAX_QUEUE_DEPTH": "-1"}, "LWSTP_MAX_QUEUE_DEPTH='-1' must be"),
-            ({"LWSTP_SYNC_TIMEOUT": "inf"}, "LWSTP_SYNC_TIMEOUT='inf' must be a number > 0"),
-            ({"LWSTP_SYNC_TIMEOUT": "soon"}, "LWSTP_SYNC_TIMEOUT='soon' is not a number"),
-        ]:
-            with self.assertRaises(ConfigurationError) as caught:
-                PoolConfig.from_environ(env)
-            self.assertIn(text, str(caught.exception))
 
 
 class PluginTests(SynchronousTestCase):

@@ -14,7 +14,7 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_lwstp import ThreadPool
-from twisted_lwstp.reactor import POOL_NAME, LwstpReactor, PoolConfig, install_pool
+from twisted_lwstp.reactor import POOL_NAME, ConfigurationError, LwstpReactor, PoolConfig, install_pool
 
 
 class _ReactorCase(SynchronousTestCase):
@@ -233,3 +233,25 @@ class AsyncioCallFromThreadTests(SynchronousTestCase):
         reactor = self.build()
         self.assertIsInstance(reactor, AsyncioSelectorReactor)
         self.assertIsInstance(reactor.getThreadPool(), CompatPool)
+
+
+class ConfigTests(SynchronousTestCase):
+    def test_defaults_and_values(self) -> None:
+        self.assertEqual(PoolConfig.from_environ({}), PoolConfig(10, 64, 300.0))
+        self.assertEqual(
+            PoolConfig.from_environ({"LWSTP_THREADS": "3", "LWSTP_MAX_QUEUE_DEPTH": "0",
+                                     "LWSTP_SYNC_TIMEOUT": "2.5"}),
+            PoolConfig(3, 0, 2.5),
+        )
+
+    def test_bad_values_name_the_variable_and_the_value(self) -> None:
+        for env, text in [
+            ({"LWSTP_THREADS": "ten"}, "LWSTP_THREADS='ten' is not an integer"),
+            ({"LWSTP_THREADS": "0"}, "LWSTP_THREADS='0' must be an integer >= 1"),
+            ({"LWSTP_MAX_QUEUE_DEPTH": "-1"}, "LWSTP_MAX_QUEUE_DEPTH='-1' must be"),
+            ({"LWSTP_SYNC_TIMEOUT": "inf"}, "LWSTP_SYNC_TIMEOUT='inf' must be a number > 0"),
+            ({"LWSTP_SYNC_TIMEOUT": "soon"}, "LWSTP_SYNC_TIMEOUT='soon' is not a number"),
+        ]:
+            with self.assertRaises(ConfigurationError) as caught:
+                PoolConfig.from_environ(env)
+            self.assertIn(text, str(caught.exception))
