@@ -106,7 +106,7 @@ class AttributeTests(_Pool):
             return threading.Thread(**kw)
 
         pool = self.pool(1, 2, "made")
-        pool.threadFactory = factory
+        pool.threadFactory = factory  # type: ignore[assignment]
         pool.start()
         self.assertEqual(made, ["made-0"])
         self.assertTrue(pool.threads[0].daemon)

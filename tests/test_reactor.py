@@ -1,9 +1,8 @@
 """
 The lwstp reactor (issue 11), each case in its own process (a process has
 one global reactor): the plugin, the pool it installs, on-demand workers,
-coalesced wake-ups, the environment variables, install_pool, and Twisted's
-own global-reactor suites run under it with the same result as under the
-stock reactor.
+coalesced wake-ups, the environment variables and install_pool.  (Twisted's
+own suites under it: tests/test_twisted_suites.py.)
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -223,49 +221,3 @@ class InstalledReactorTests(SynchronousTestCase):
         self.assertIn("too late True", early)
         self.assertIn("result 42", out)
         self.assertIn("too late True", out)
-
-
-#: Twisted's own modules that use the global reactor's threads, waker,
-#: signals and child processes.
-TWISTED_SUITES = [
-    "twisted.test.test_threads",
-    "twisted.test.test_internet",
-    "twisted.test.test_process",
-    "twisted.internet.test.test_sigchld",
-]
-
-
-#: One trial run of the suites (about 12 s here) may take this long; the
-#: test that runs them under several reactors is bounded to match.
-SUITE_TIMEOUT = 150
-
-
-class TwistedSuitesTests(SynchronousTestCase):
-    def trial(self, reactor: str) -> str:
-        proc = subprocess.run(
-            [os.path.join(BIN, "trial"), f"--reactor={reactor}", *TWISTED_SUITES],
-            capture_output=True, text=True, timeout=SUITE_TIMEOUT, cwd=self.mktemp_dir(),
-        )
-        lines = proc.stdout.strip().splitlines()
-        summary = " / ".join(line for line in lines[-3:] if line.strip())
-        print(f"--reactor={reactor}: {summary}")
-        return lines[-1] if lines else proc.stderr
-
-    def mktemp_dir(self) -> str:
-        from ._helpers import temp_dir
-
-        return temp_dir(self)
-
-    @pytest.mark.timeout(2 * SUITE_TIMEOUT + 60)
-    def test_twisted_suites_give_the_same_result_as_under_epoll(self) -> None:
-        ours = self.trial("lwstp")
-        stock = self.trial("epoll")
-        self.assertTrue(ours.startswith("PASSED"), ours)
-        self.assertEqual(ours, stock)
-
-    @pytest.mark.timeout(2 * SUITE_TIMEOUT + 60)
-    def test_twisted_suites_give_the_same_result_under_lwstp_asyncio_as_under_asyncio(self) -> None:
-        ours = self.trial("lwstp-asyncio")
-        stock = self.trial("asyncio")
-        self.assertTrue(ours.startswith("PASSED"), ours)
-        self.assertEqual(ours, stock)

@@ -29,7 +29,7 @@ the user before work starts) and the testing hook C{_team} (set once).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypedDict
 
 from twisted.python.failure import Failure
@@ -67,12 +67,15 @@ class _Backlog:
             return len(pool._backlog)
 
 
-class ThreadPool(_LwsThreadPool):
+class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
     """
     Twisted's C{ThreadPool} on the twisted_lwstp engine: Twisted's
     constructor, attributes and methods, with Twisted's types and meaning,
     and the lws task API (C{enqueue}, C{task_sync}, C{task_status},
-    C{diagnose}, ...) as well.
+    C{diagnose}, ...) as well.  It is a subclass of Twisted's class, so
+    C{isinstance} checks for Twisted's pool pass (Twisted's own suite makes
+    one); every attribute Twisted's class has is defined here, on the
+    engine, and Twisted's constructor is never run.
 
     Workers start on demand, up to C{max}; C{min} are started by C{start()}
     and kept.  C{callInThread} work is never refused for lack of room (as
@@ -93,7 +96,7 @@ class ThreadPool(_LwsThreadPool):
         daemon before it starts).
     """
 
-    threadFactory: Callable[..., threading.Thread] = threading.Thread
+    threadFactory: type[threading.Thread] = threading.Thread
     #: Deprecated in Twisted 22.1 (use C{threading.current_thread}); kept,
     #: with Twisted's own deprecation warning.
     currentThread = _TwistedThreadPool.__dict__["currentThread"]
@@ -103,7 +106,7 @@ class ThreadPool(_LwsThreadPool):
     #: C{(currentLimit, threadFactory) -> twisted._threads.Team}, and the
     #: pool's C{callInThread} work then goes to that team instead of the
     #: engine (Twisted's own C{MemoryBackedTests} do this).  None here.
-    _pool: Callable[..., Any] | None = None
+    _pool: Callable[..., Any] | None = None  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -150,7 +153,7 @@ class ThreadPool(_LwsThreadPool):
     def __getstate__(self) -> _State:
         return _State(min=self.min, max=self.max, name=self.name)
 
-    def __setstate__(self, state: _State) -> None:
+    def __setstate__(self, state: Mapping[str, Any]) -> None:
         ThreadPool.__init__(self, state["min"], state["max"], state.get("name"))
 
     # -- Twisted's figures (any thread) ----------------------------------

@@ -42,6 +42,7 @@ from typing import Any
 from twisted.internet.main import installReactor
 from twisted.logger import Logger
 
+from ._eager import EagerStreams
 from ._pool import ThreadPool
 from .compat import ThreadPool as CompatThreadPool
 
@@ -132,12 +133,13 @@ def _platform_reactor_class() -> type:
         return PollReactor
 
 
-class _LwstpMixin:
+class _LwstpMixin(EagerStreams):
     """
     What an lwstp reactor changes in its base reactor: the pool, and a
     C{callFromThread} that wakes the reactor once per batch.  Shared by
     L{LwstpReactor} (epoll) and
-    L{twisted_lwstp.asyncioreactor.LwstpAsyncioReactor}; each says how a
+    L{twisted_lwstp.asyncioreactor.LwstpAsyncioReactor}, with eager writes
+    on stream connections (L{twisted_lwstp._eager}); each says how a
     wake-up reaches its loop (L{_lwstp_wake}) so that the loop's next turn
     runs C{runUntilCurrent}, which runs the calls first.
     """

@@ -1,0 +1,123 @@
+"""
+Twisted's own suites under the lwstp reactors, compared test by test with
+the stock reactor each is built on: every test that passes under C{epoll}
+(C{asyncio}) must pass under C{lwstp} (C{lwstp-asyncio}).
+
+ - The global-reactor modules run with C{trial --reactor=...}.
+ - C{twisted.internet.test} builds a fresh reactor per test from its own
+   list (C{ReactorBuilder}), so C{--reactor} alone would never build ours:
+   L{tests.data.builder_suites} puts ours, or the stock one, in that list.
+
+These are pytest functions, so trial does not collect them: they run once
+per C{make test}, each pair's two runs side by side (one per core).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRIAL = os.path.join(os.path.dirname(sys.executable), "trial")
+
+#: Modules that use the global reactor: threads, waker, signals, child
+#: processes, and the transports (TCP, TLS, Unix sockets, loopback, web).
+GLOBAL_SUITES = [
+    "twisted.test.test_threads",
+    "twisted.test.test_internet",
+    "twisted.test.test_process",
+    "twisted.internet.test.test_sigchld",
+    "twisted.test.test_tcp",
+    "twisted.test.test_ssl",
+    "twisted.test.test_unix",
+    "twisted.test.test_loopback",
+    "twisted.web.test",
+]
+PAIRS = [("lwstp", "epoll"), ("lwstp-asyncio", "asyncio")]
+#: Each run's bound; a pair's two runs go side by side.
+RUN_TIMEOUT = 240
+#: The reactor part of the class names ReactorBuilder makes.
+_BUILT_FOR = re.compile(r"_(LwstpEPoll|EPollReactor|LwstpAsyncioReactor|AsyncioSelectorReactor)Tests$")
+
+
+def outcomes(report: str) -> dict[str, str]:
+    """
+    Each test's outcome from trial's tree report, by C{module.Class.test},
+    with the reactor a ReactorBuilder class was made for taken out of its
+    name.
+    """
+    found: dict[str, str] = {}
+    module = cls = ""
+    for line in report.splitlines():
+        if re.match(r"^[\w.]+$", line):
+            module = line
+        elif re.match(r"^  \w+$", line):
+            cls = _BUILT_FOR.sub("", line.strip())
+        else:
+            match = re.match(r"^    (\w+) \.\.\. +\[(\w+)\]$", line)
+            if match:
+                found[f"{module}.{cls}.{match.group(1)}"] = match.group(2)
+    return found
+
+
+def assert_no_worse(ours_name: str, ours: str, stock_name: str, stock: str) -> None:
+    mine, theirs = outcomes(ours), outcomes(stock)
+    assert len(theirs) > 100, stock[-3000:]
+    passed_there = {t for t, o in theirs.items() if o == "OK"}
+    broken = sorted(t for t in passed_there if mine.get(t) != "OK")
+    summary = " / ".join(ours.strip().splitlines()[-1:] + stock.strip().splitlines()[-1:])
+    print(f"{ours_name} vs {stock_name}: {summary}")
+    assert not broken, (
+        f"pass under {stock_name}, not under {ours_name}: "
+        + ", ".join(f"{t} [{mine.get(t)}]" for t in broken[:20])
+        + "\n" + ours[-3000:]
+    )
+
+
+@pytest.mark.timeout(2 * RUN_TIMEOUT + 60)
+@pytest.mark.parametrize(("ours", "stock"), PAIRS)
+def test_global_reactor_suites(ours: str, stock: str, tmp_path: object) -> None:
+    argvs = [[TRIAL, f"--reactor={name}", *GLOBAL_SUITES] for name in (ours, stock)]
+    dirs = [os.path.join(str(tmp_path), name) for name in (ours, stock)]
+    for d in dirs:
+        os.makedirs(d)
+    procs_out = []
+    # Side by side, each in its own directory (trial's _trial_temp).
+    procs = [subprocess.Popen(argv, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for argv, d in zip(argvs, dirs, strict=True)]
+    try:
+        for proc in procs:
+            procs_out.append(proc.communicate(timeout=RUN_TIMEOUT)[0])
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    assert_no_worse(ours, procs_out[0], stock, procs_out[1])
+
+
+@pytest.mark.timeout(2 * RUN_TIMEOUT + 60)
+@pytest.mark.parametrize(("ours", "stock"), PAIRS)
+def test_reactor_builder_suites(ours: str, stock: str, tmp_path: object) -> None:
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    outs = []
+    procs = []
+    for name in (ours, stock):
+        d = os.path.join(str(tmp_path), name)
+        os.makedirs(d)
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "tests.data.builder_suites", name, "twisted.internet.test"],
+            cwd=d, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    try:
+        for proc in procs:
+            outs.append(proc.communicate(timeout=RUN_TIMEOUT)[0])
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    # The builder made classes for our reactor (their names carry it).
+    assert re.search(r"_(LwstpEPoll|LwstpAsyncioReactor)Tests$", outs[0], re.M), outs[0][-2000:]
+    assert_no_worse(ours, outs[0], stock, outs[1])
