@@ -32,7 +32,9 @@ async def main(reactor: Any, port: int, count: int) -> None:
 
 
 if __name__ == "__main__":
-    # A benchmark pinned to one CPU does not pin its load generator.
-    os.sched_setaffinity(0, range(os.cpu_count() or 1))
+    # A benchmark pinned to one CPU does not pin its load generator, unless
+    # it says where (LWSTP_BENCH_CPU: the eager-write case pins each side).
+    cpu = os.environ.get("LWSTP_BENCH_CPU")
+    os.sched_setaffinity(0, {int(cpu)} if cpu is not None else range(os.cpu_count() or 1))
     port, count = int(sys.argv[1]), int(sys.argv[2])
     task.react(lambda reactor: defer.ensureDeferred(main(reactor, port, count)))

@@ -1,0 +1,143 @@
+"""
+A server for the eager-write case (case 8), in its own process under one
+global reactor:
+
+    python -m benchmarks.eager_server REACTOR KIND COUNT CLIENTS
+
+REACTOR is ``lwstp`` or ``epoll``.  KIND is ``plain`` (a plain Twisted
+WebSocket server that sends COUNT messages to each client from the reactor
+thread, one per reactor turn, with no threads: the best a Twisted user has
+today) or ``demo`` (the twisted_lwstp demo, its task SYNCing every
+message).  It prints ``PORT <n>``, serves CLIENTS connections to their end,
+then prints one JSON line with the CPU seconds (user + system) it spent
+from then to the end, start-up excluded, and exits.  ``LWSTP_BENCH_CPU`` pins it to that CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+from typing import Any
+
+
+def install(name: str) -> Any:
+    if name == "lwstp":
+        from twisted_lwstp.reactor import PoolConfig, install as install_lwstp
+
+        return install_lwstp(PoolConfig(threads=4, max_queue_depth=64))
+    from twisted.internet import epollreactor
+
+    epollreactor.install()
+    from twisted.internet import reactor
+
+    return reactor
+
+
+class _Sender:
+    """The plain server's protocol: COUNT messages, one per turn."""
+
+    def __init__(self, reactor: Any, count: int, done: Any) -> None:
+        self.reactor, self.count, self.done = reactor, count, done
+        self.sent = 0
+
+    def negotiationStarted(self, transport: Any) -> None:
+        self.transport = transport
+
+    def negotiationFinished(self) -> None:
+        self.reactor.callLater(0, self.step)
+
+    def step(self) -> None:
+        self.sent += 1
+        self.transport.sendTextMessage(f"pos {self.sent}")
+        if self.sent < self.count:
+            self.reactor.callLater(0, self.step)
+        else:
+            self.transport.sendTextMessage(f"finished {self.count}")
+            self.transport.loseConnection(1000)
+
+    def textMessageReceived(self, message: str) -> None:
+        pass
+
+    def bytesMessageReceived(self, data: bytes) -> None:
+        pass
+
+    def pongReceived(self, payload: bytes) -> None:
+        pass
+
+    def connectionLost(self, reason: Any) -> None:
+        self.done()
+
+
+def main(argv: list[str]) -> None:
+    name, kind, count, clients = argv[0], argv[1], int(argv[2]), int(argv[3])
+    cpu = os.environ.get("LWSTP_BENCH_CPU")
+    if cpu is not None:
+        os.sched_setaffinity(0, {int(cpu)})
+    reactor = install(name)
+    from twisted.internet.endpoints import serverFromString
+    from twisted.web.resource import Resource
+    from twisted.web.server import Site
+    from twisted.web.websocket import WebSocketResource
+
+    left = [clients]
+    # CPU spent before serving (imports, start-up) is not the messages'.
+    started: list[float] = []
+
+    def cpu_now() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    # Set below, once stop() exists: called as each client's connection ends.
+    nonlocal_done: list[Any] = [None]
+
+    def one_done() -> None:
+        nonlocal_done[0]()
+
+    def serve(port: Any) -> None:
+        started.append(cpu_now())
+        print(f"PORT {port.getHost().port}", flush=True)
+
+    if kind == "plain":
+        class Factory:
+            def buildProtocol(self, request: Any) -> _Sender:
+                return _Sender(reactor, count, one_done)
+
+        root = Resource()
+        root.putChild(b"ws", WebSocketResource(Factory()))
+        serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(Site(root)).addCallback(serve)
+    else:
+        from twisted_lwstp import ThreadPool
+        from twisted_lwstp.demo import DemoService, TaskShape
+
+        pool = ThreadPool(4, clients, "bench", reactor=reactor)
+        shape = TaskShape(count=count, checkin_every=count, sync_every=1, pause_ms=0)
+        service = DemoService(serverFromString(reactor, "tcp:0:interface=127.0.0.1"),
+                              pool, shape, reactor=reactor)
+        original = service.factory.connection_closed
+
+        def closed(protocol: Any) -> None:
+            original(protocol)
+            one_done()
+
+        service.factory.connection_closed = closed
+        reactor.callWhenRunning(lambda: (service.startService(), serve(service.port)))
+    finished: list[float] = []
+
+    def stop() -> None:
+        finished.append(cpu_now())
+        reactor.stop()
+
+    def one_done_then_stop() -> None:
+        left[0] -= 1
+        if left[0] == 0:
+            reactor.callLater(0, stop)
+
+    nonlocal_done[0] = one_done_then_stop
+    reactor.run()
+    print(json.dumps({"cpu": finished[0] - started[0]}), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
