@@ -30,6 +30,7 @@ ROWS = [
     ("plain WebSocket server, no threads", ("lwstp", "plain"), ("epoll", "plain"), 1.4),
     ("demo, SYNC every message", ("lwstp", "demo"), ("epoll", "demo"), 1.25),
     ("demo on lwstp vs plain server on epoll", ("lwstp", "demo"), ("epoll", "plain"), None),
+    ("twisted.web small responses, keep-alive", ("lwstp", "web"), ("epoll", "web"), None),
 ]
 
 
@@ -52,7 +53,9 @@ def run_once(reactor: str, kind: str, count: int, clients: int,
         if not line.startswith("PORT "):
             raise RuntimeError(f"server said {line!r}: {server.stderr.read() if server.stderr else ''}")
         port = int(line.split()[1])
-        load = subprocess.run([sys.executable, "-m", "benchmarks._load", str(port), str(clients)],
+        client = (["benchmarks._http_load", str(port), str(clients), str(count)] if kind == "web"
+                  else ["benchmarks._load", str(port), str(clients)])
+        load = subprocess.run([sys.executable, "-m", *client],
                               capture_output=True, text=True, env=_env(1), cwd=ROOT,
                               timeout=BOUND, check=True)
         report = json.loads(load.stdout)
@@ -60,7 +63,8 @@ def run_once(reactor: str, kind: str, count: int, clients: int,
     finally:
         if server.poll() is None:
             server.kill()
-    expected = clients * (count + 1)
+    # A WebSocket client also gets the closing "finished" message.
+    expected = clients * (count if kind == "web" else count + 1)
     if report["messages"] != expected:
         raise RuntimeError(f"expected {expected} messages, got {report}")
     cpu = json.loads(out.strip().splitlines()[-1])["cpu"]

@@ -7,9 +7,10 @@ global reactor:
 REACTOR is ``lwstp`` or ``epoll``.  KIND is ``plain`` (a plain Twisted
 WebSocket server that sends COUNT messages to each client from the reactor
 thread, one per reactor turn, with no threads: the best a Twisted user has
-today) or ``demo`` (the twisted_lwstp demo, its task SYNCing every
-message).  It prints ``PORT <n>``, serves CLIENTS connections to their end,
-then prints one JSON line with the CPU seconds (user + system) it spent
+today), ``demo`` (the twisted_lwstp demo, its task SYNCing every
+message) or ``web`` (a twisted.web site answering small GETs, for
+L{benchmarks._http_load}'s kept-alive connections).  It prints
+``PORT <n>``, serves CLIENTS connections to their end, then prints one JSON line with the CPU seconds (user + system) it spent
 from then to the end, start-up excluded, and exits.  ``LWSTP_BENCH_CPU`` pins it to that CPU.
 """
 
@@ -24,7 +25,8 @@ from typing import Any
 
 def install(name: str) -> Any:
     if name == "lwstp":
-        from twisted_lwstp.reactor import PoolConfig, install as install_lwstp
+        from twisted_lwstp.reactor import PoolConfig
+        from twisted_lwstp.reactor import install as install_lwstp
 
         return install_lwstp(PoolConfig(threads=4, max_queue_depth=64))
     from twisted.internet import epollreactor
@@ -89,17 +91,46 @@ def main(argv: list[str]) -> None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime
 
-    # Set below, once stop() exists: called as each client's connection ends.
-    nonlocal_done: list[Any] = [None]
+    finished: list[float] = []
+
+    def stop() -> None:
+        finished.append(cpu_now())
+        reactor.stop()
 
     def one_done() -> None:
-        nonlocal_done[0]()
+        """Each client's connection ended: the last one ends the run."""
+        left[0] -= 1
+        if left[0] == 0:
+            reactor.callLater(0, stop)
 
     def serve(port: Any) -> None:
         started.append(cpu_now())
         print(f"PORT {port.getHost().port}", flush=True)
 
-    if kind == "plain":
+    if kind == "web":
+        from twisted.web.resource import Resource as Leaf
+
+        class Small(Leaf):
+            isLeaf = True
+
+            def render_GET(self, request: Any) -> bytes:
+                return b"hello, keep-alive"
+
+        class CountingSite(Site):
+            def buildProtocol(self, addr: Any) -> Any:
+                channel = super().buildProtocol(addr)
+                original = channel.connectionLost
+
+                def lost(reason: Any) -> None:
+                    original(reason)
+                    one_done()
+
+                channel.connectionLost = lost
+                return channel
+
+        site = CountingSite(Small())
+        serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(site).addCallback(serve)
+    elif kind == "plain":
         class Factory:
             def buildProtocol(self, request: Any) -> _Sender:
                 return _Sender(reactor, count, one_done)
@@ -123,18 +154,6 @@ def main(argv: list[str]) -> None:
 
         service.factory.connection_closed = closed
         reactor.callWhenRunning(lambda: (service.startService(), serve(service.port)))
-    finished: list[float] = []
-
-    def stop() -> None:
-        finished.append(cpu_now())
-        reactor.stop()
-
-    def one_done_then_stop() -> None:
-        left[0] -= 1
-        if left[0] == 0:
-            reactor.callLater(0, stop)
-
-    nonlocal_done[0] = one_done_then_stop
     reactor.run()
     print(json.dumps({"cpu": finished[0] - started[0]}), flush=True)
 
