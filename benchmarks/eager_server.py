@@ -7,11 +7,13 @@ global reactor:
 REACTOR is ``lwstp`` or ``epoll``.  KIND is ``plain`` (a plain Twisted
 WebSocket server that sends COUNT messages to each client from the reactor
 thread, one per reactor turn, with no threads: the best a Twisted user has
-today), ``demo`` (the twisted_lwstp demo, its task SYNCing every
-message) or ``web`` (a twisted.web site answering small GETs, for
+today), ``demo`` (the twisted_lwstp demo, its task SYNCing every message)
+or ``web`` (a twisted.web site answering small GETs, for
 L{benchmarks._http_load}'s kept-alive connections).  It prints
-``PORT <n>``, serves CLIENTS connections to their end, then prints one JSON line with the CPU seconds (user + system) it spent
-from then to the end, start-up excluded, and exits.  ``LWSTP_BENCH_CPU`` pins it to that CPU.
+``PORT <n>``, serves CLIENTS connections to their end, then prints one
+JSON line with the CPU seconds (user + system) it spent from then to the
+end, start-up excluded, and exits.  ``LWSTP_BENCH_CPU`` pins it to that
+CPU.
 """
 
 from __future__ import annotations

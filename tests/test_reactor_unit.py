@@ -255,3 +255,139 @@ class ConfigTests(SynchronousTestCase):
             with self.assertRaises(ConfigurationError) as caught:
                 PoolConfig.from_environ(env)
             self.assertIn(text, str(caught.exception))
+
+
+class EagerStreamsTests(_ReactorCase):
+    """
+    The lwstp reactor's stream ports and connectors: Twisted's signatures
+    and defaults, on this reactor (not the global one), eager transports.
+    """
+
+    def test_stream_methods_take_twisteds_arguments_and_defaults(self) -> None:
+        import inspect
+
+        from twisted.internet.posixbase import PosixReactorBase
+
+        from twisted_lwstp._eager import EagerStreams
+
+        for name in ("listenTCP", "connectTCP", "listenUNIX", "connectUNIX",
+                     "adoptStreamPort", "adoptStreamConnection"):
+            ours = inspect.signature(getattr(EagerStreams, name)).parameters
+            theirs = inspect.signature(getattr(PosixReactorBase, name)).parameters
+            self.assertEqual([(p.name, p.default) for p in ours.values()],
+                             [(p.name, p.default) for p in theirs.values()], name)
+
+    def test_ports_and_connectors_are_eager_and_this_reactors(self) -> None:
+        from twisted.internet.protocol import ClientFactory, Factory, Protocol
+
+        from twisted_lwstp import _eager
+
+        reactor = self.build()
+        factory = Factory.forProtocol(Protocol)
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        self.assertIsInstance(port, _eager.EagerTCPPort)
+        self.assertIs(port.reactor, reactor)
+        self.assertIn(port, reactor.getReaders())
+        self.assertEqual((port.backlog, port.interface), (50, "127.0.0.1"))
+        wide = reactor.listenTCP(0, factory)
+        self.addCleanup(wide.stopListening)
+        self.assertEqual(wide.interface, "")
+        connector = reactor.connectTCP("127.0.0.1", port.getHost().port,
+                                       ClientFactory.forProtocol(Protocol))
+        self.addCleanup(connector.disconnect)
+        self.assertIsInstance(connector, _eager.EagerTCPConnector)
+        self.assertIs(connector.reactor, reactor)
+        self.assertEqual((connector.timeout, connector.bindAddress), (30.0, None))
+        self.assertIsInstance(connector.transport, _eager.EagerTCPClient)
+        path = self.mktemp()
+        unix_port = reactor.listenUNIX(path, factory)
+        self.addCleanup(unix_port.stopListening)
+        self.assertIsInstance(unix_port, _eager.EagerUNIXPort)
+        self.assertIs(unix_port.reactor, reactor)
+        self.assertEqual((unix_port.backlog, unix_port.mode, unix_port.wantPID), (50, 0o666, 0))
+        unix_connector = reactor.connectUNIX(path, ClientFactory.forProtocol(Protocol))
+        self.addCleanup(unix_connector.disconnect)
+        self.assertIsInstance(unix_connector, _eager.EagerUNIXConnector)
+        self.assertIs(unix_connector.reactor, reactor)
+        self.assertEqual((unix_connector.timeout, unix_connector.checkPID), (30, 0))
+        self.assertIsInstance(unix_connector.transport, _eager.EagerUNIXClient)
+
+    def test_adopted_sockets_are_eager(self) -> None:
+        import socket
+
+        from twisted.internet.error import ConnectionDone, UnsupportedAddressFamily
+        from twisted.internet.protocol import Factory, Protocol
+        from twisted.python.failure import Failure
+
+        from twisted_lwstp import _eager
+
+        reactor = self.build()
+        factory = Factory.forProtocol(Protocol)
+        listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(listening.close)
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(1)
+        listening.setblocking(False)
+        port = reactor.adoptStreamPort(listening.fileno(), socket.AF_INET, factory)
+        self.addCleanup(port.stopListening)
+        self.assertIsInstance(port, _eager.EagerTCPPort)
+        self.assertIs(port.reactor, reactor)
+        unix_listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(unix_listening.close)
+        unix_listening.bind(self.mktemp())
+        unix_listening.listen(1)
+        unix_listening.setblocking(False)
+        unix_port = reactor.adoptStreamPort(unix_listening.fileno(), socket.AF_UNIX, factory)
+        self.addCleanup(unix_port.stopListening)
+        self.assertIsInstance(unix_port, _eager.EagerUNIXPort)
+        a, b = socket.socketpair()
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        a.setblocking(False)
+        server = reactor.adoptStreamConnection(a.fileno(), socket.AF_UNIX, factory)
+        self.addCleanup(server.connectionLost, Failure(ConnectionDone()))
+        self.assertIsInstance(server, _eager.EagerUNIXServer)
+        self.assertIs(server.reactor, reactor)
+        tcp_a = socket.create_connection(listening.getsockname())
+        self.addCleanup(tcp_a.close)
+        tcp_a.setblocking(False)
+        tcp_server = reactor.adoptStreamConnection(tcp_a.fileno(), socket.AF_INET, factory)
+        self.addCleanup(tcp_server.connectionLost, Failure(ConnectionDone()))
+        self.assertIsInstance(tcp_server, _eager.EagerTCPServer)
+        for adopt in (reactor.adoptStreamPort, reactor.adoptStreamConnection):
+            self.assertRaises(UnsupportedAddressFamily, adopt, a.fileno(), socket.AF_APPLETALK,
+                              factory)
+
+
+class HasWorkedTests(SynchronousTestCase):
+    def test_what_counts_as_a_pool_that_has_worked(self) -> None:
+        from types import SimpleNamespace
+
+        from twisted_lwstp.reactor import _has_worked
+
+        class Queue:
+            def __init__(self, n: int) -> None:
+                self.n = n
+
+            def qsize(self) -> int:
+                return self.n
+
+        self.assertFalse(_has_worked(SimpleNamespace()))
+        self.assertFalse(_has_worked(SimpleNamespace(started=False, threads=[], q=Queue(0))))
+        self.assertTrue(_has_worked(SimpleNamespace(started=True, threads=[], q=Queue(0))))
+        self.assertTrue(_has_worked(SimpleNamespace(started=False, threads=[1], q=Queue(0))))
+        self.assertTrue(_has_worked(SimpleNamespace(started=False, threads=[], q=Queue(2))))
+        self.assertTrue(_has_worked(SimpleNamespace(started=False, threads=[1])))
+        lws = ThreadPool(1, 1, "hw", reactor=_FakeReactor())
+        self.assertFalse(_has_worked(lws))
+        lws.started = True
+        self.assertTrue(_has_worked(lws))
+
+
+class _FakeReactor:
+    def seconds(self) -> float:
+        return 0.0
+
+    def callFromThread(self, f: Any, *a: Any) -> None:  # pragma: no cover - never called
+        f(*a)
