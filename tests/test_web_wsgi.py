@@ -27,6 +27,8 @@ from twisted_lwstp import TaskStatus, ThreadPool
 from twisted_lwstp.testing import PoolHarness
 from twisted_lwstp.web import WSGIResource
 
+from ._helpers import LogCapture
+
 S = TaskStatus
 
 
@@ -341,6 +343,74 @@ class LeavingClientTests(_Case):
         client.transport.loseConnection()
         self.assertTrue((yield seen))
         yield self.until(lambda: pool.diagnose().running == 0, "the task to end")
+
+
+class EnvironTests(_Case):
+    """
+    The environ, built in the reactor thread, against Twisted's own WSGI
+    container's for the same request.
+    """
+
+    def request(self, secure: bool = False, prepath: list[bytes] | None = None,
+                postpath: list[bytes] | None = None, uri: bytes = b"/") -> Any:
+        from twisted.internet.address import IPv4Address
+        from twisted.web.test.requesthelper import DummyRequest
+
+        request = DummyRequest(postpath if postpath is not None else [])
+        request.client = IPv4Address("TCP", "10.1.2.3", 4567)
+        request.isSecure = lambda: secure
+        request.prepath = prepath if prepath is not None else []
+        request.uri = uri
+        request.content = io.BytesIO(b"")
+        return request
+
+    def test_cgi_variables_match_twisteds_container(self) -> None:
+        from twisted.web.wsgi import _WSGIResponse
+
+        from twisted_lwstp.web._wsgi import build_environ
+
+        request = self.request(prepath=[b"app"], postpath=[b"x", b"y"],
+                               uri=b"/app/x/y?q=1&r=2")
+        request.method = b"POST"
+        request.requestHeaders.setRawHeaders(b"content-type", [b"text/plain"])
+        request.requestHeaders.setRawHeaders(b"content-length", [b"3"])
+        request.requestHeaders.setRawHeaders(b"x-multi", [b"a", b"b"])
+        request.content = io.BytesIO(b"abc")
+        theirs = _WSGIResponse(None, None, None, request).environ
+        ours = build_environ(request, lambda: False)
+        # CGI keeps the content headers out of HTTP_*: Twisted adds them too.
+        expected = {k: v for k, v in theirs.items()
+                    if not k.startswith("wsgi.") and k not in ("HTTP_CONTENT_TYPE",
+                                                                "HTTP_CONTENT_LENGTH")}
+        self.assertEqual({k: v for k, v in ours.items()
+                          if not k.startswith(("wsgi.", "lwstp."))}, expected)
+        self.assertEqual(ours["REMOTE_PORT"], "4567")
+        self.assertEqual((ours["wsgi.version"], ours["wsgi.url_scheme"], ours["wsgi.multithread"],
+                          ours["wsgi.multiprocess"], ours["wsgi.run_once"]),
+                         ((1, 0), "http", True, False, False))
+        self.assertEqual(ours["wsgi.input"].read(), b"abc")
+        self.assertIs(ours["lwstp.stopping"](), False)
+
+    def test_root_https_and_no_query(self) -> None:
+        from twisted_lwstp.web._wsgi import build_environ
+
+        ours = build_environ(self.request(secure=True, uri=b"/"), lambda: True)
+        self.assertEqual((ours["SCRIPT_NAME"], ours["PATH_INFO"], ours["QUERY_STRING"],
+                          ours["wsgi.url_scheme"], ours["CONTENT_TYPE"], ours["CONTENT_LENGTH"]),
+                         ("", "", "", "https", "", ""))
+        self.assertIs(ours["lwstp.stopping"](), True)
+
+    def test_errors_stream_logs_text_and_refuses_bytes(self) -> None:
+        from twisted_lwstp.web._wsgi import build_environ
+
+        errors = build_environ(self.request(), lambda: False)["wsgi.errors"]
+        with LogCapture() as logs:
+            errors.write("first line\n")
+            errors.writelines(["second\n", "  \n"])
+            errors.flush()
+        self.assertEqual([e["text"] for e in logs.events if "text" in e], ["first line", "second"])
+        with self.assertRaisesRegex(TypeError, "wsgi.errors takes str, not bytes"):
+            errors.write(b"bytes")
 
 
 class TakenNotYetCalledTests(_Case):

@@ -86,6 +86,7 @@ def build_environ(request: Request, stopping: Callable[[], bool]) -> dict[str, A
         "SERVER_PORT": str(getattr(host, "port", "")),
         "SERVER_PROTOCOL": _native(request.clientproto),
         "REMOTE_ADDR": str(getattr(address, "host", "")),
+        "REMOTE_PORT": str(getattr(address, "port", "")),
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "https" if request.isSecure() else "http",
         "wsgi.input": request.content,
