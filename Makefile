@@ -27,6 +27,7 @@ run: $(STAMP)
 TRIAL_BOUND := 900
 test: $(STAMP) docs lint
 	$(PY) -m pytest -q
+	$(PY) -m pytest -q -p no:twisted tests/run_twisted_suites.py
 	PYTHONFAULTHANDLER=1 timeout -s ABRT $(TRIAL_BOUND) $(PY) -m twisted.trial tests
 
 # Strict typing (mypy with the zope plugin) and lint (ruff): both clean.

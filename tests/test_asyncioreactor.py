@@ -2,7 +2,7 @@
 The lwstp-asyncio reactor (issue 19), each case in its own process: the
 plugin, an AsyncioSelectorReactor on the lwstp pool with coalesced
 wake-ups and asyncio code beside it, and a real Scrapy crawl that names
-it in TWISTED_REACTOR.  (Twisted's suites under it: tests/test_twisted_suites.py;
+it in TWISTED_REACTOR.  (Twisted's suites under it: tests/run_twisted_suites.py;
 pytest-twisted under it: tests/test_pytest_plugin.py.)
 """
 

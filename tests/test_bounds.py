@@ -25,7 +25,7 @@ CHILD_CALLS = {"run", "check_output", "check_call", "call"}
 
 def _test_files() -> list[str]:
     return sorted(name for name in os.listdir(TESTS)
-                  if name.endswith(".py") and (name.startswith("test_") or name.startswith("_")))
+                  if name.endswith(".py") and name.startswith(("test_", "run_", "_")))
 
 
 class BoundsTests(SynchronousTestCase):

@@ -2,7 +2,7 @@
 The lwstp reactor (issue 11), each case in its own process (a process has
 one global reactor): the plugin, the pool it installs, on-demand workers,
 coalesced wake-ups, the environment variables and install_pool.  (Twisted's
-own suites under it: tests/test_twisted_suites.py.)
+own suites under it: tests/run_twisted_suites.py.)
 """
 
 from __future__ import annotations

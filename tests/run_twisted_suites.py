@@ -8,8 +8,11 @@ the stock reactor each is built on: every test that passes under C{epoll}
    list (C{ReactorBuilder}), so C{--reactor} alone would never build ours:
    L{tests.data.builder_suites} puts ours, or the stock one, in that list.
 
-These are pytest functions, so trial does not collect them: they run once
-per C{make test}, each pair's two runs side by side (one per core).
+C{make test} runs this file in a pytest session of its own (its name keeps
+it out of the main pytest run and out of trial): plain pytest functions
+cannot share a session with the trial-style tests, which pytest-twisted
+drives from a greenlet once a plain test has run.  Each pair's two runs go
+side by side (one per core).
 """
 
 from __future__ import annotations
