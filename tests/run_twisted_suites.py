@@ -81,46 +81,41 @@ def assert_no_worse(ours_name: str, ours: str, stock_name: str, stock: str) -> N
     )
 
 
+def side_by_side(argvs: dict[str, list[str]], tmp_path: object,
+                 env: dict[str, str] | None = None) -> dict[str, str]:
+    """
+    Run each command at once, each in its own directory (trial's
+    _trial_temp), and collect what each printed.
+    """
+    procs = {}
+    for name, argv in argvs.items():
+        d = os.path.join(str(tmp_path), name)
+        os.makedirs(d)
+        procs[name] = subprocess.Popen(argv, cwd=d, env=env, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, text=True)
+    try:
+        return {name: proc.communicate(timeout=RUN_TIMEOUT)[0] for name, proc in procs.items()}
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+
+
 @pytest.mark.timeout(2 * RUN_TIMEOUT + 60)
 @pytest.mark.parametrize(("ours", "stock"), PAIRS)
 def test_global_reactor_suites(ours: str, stock: str, tmp_path: object) -> None:
-    argvs = [[TRIAL, f"--reactor={name}", *GLOBAL_SUITES] for name in (ours, stock)]
-    dirs = [os.path.join(str(tmp_path), name) for name in (ours, stock)]
-    for d in dirs:
-        os.makedirs(d)
-    procs_out = []
-    # Side by side, each in its own directory (trial's _trial_temp).
-    procs = [subprocess.Popen(argv, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True) for argv, d in zip(argvs, dirs, strict=True)]
-    try:
-        for proc in procs:
-            procs_out.append(proc.communicate(timeout=RUN_TIMEOUT)[0])
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-    assert_no_worse(ours, procs_out[0], stock, procs_out[1])
+    outs = side_by_side({name: [TRIAL, f"--reactor={name}", *GLOBAL_SUITES]
+                         for name in (ours, stock)}, tmp_path)
+    assert_no_worse(ours, outs[ours], stock, outs[stock])
 
 
 @pytest.mark.timeout(2 * RUN_TIMEOUT + 60)
 @pytest.mark.parametrize(("ours", "stock"), PAIRS)
 def test_reactor_builder_suites(ours: str, stock: str, tmp_path: object) -> None:
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    outs = []
-    procs = []
-    for name in (ours, stock):
-        d = os.path.join(str(tmp_path), name)
-        os.makedirs(d)
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "tests.data.builder_suites", name, "twisted.internet.test"],
-            cwd=d, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    try:
-        for proc in procs:
-            outs.append(proc.communicate(timeout=RUN_TIMEOUT)[0])
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
+    outs = side_by_side({name: [sys.executable, "-m", "tests.data.builder_suites", name,
+                                "twisted.internet.test"]
+                         for name in (ours, stock)}, tmp_path, env)
     # The builder made classes for our reactor (their names carry it).
-    assert re.search(r"_(LwstpEPoll|LwstpAsyncioReactor)Tests$", outs[0], re.M), outs[0][-2000:]
-    assert_no_worse(ours, outs[0], stock, outs[1])
+    assert re.search(r"_(LwstpEPoll|LwstpAsyncioReactor)Tests$", outs[ours], re.M), outs[ours][-2000:]
+    assert_no_worse(ours, outs[ours], stock, outs[stock])

@@ -1,41 +1,22 @@
 """
-The lwstp-asyncio reactor (issue 19), each case in its own process: the
-plugin, an AsyncioSelectorReactor on the lwstp pool with coalesced
+The lwstp-asyncio reactor (issue 19), each case in its own process: an
+AsyncioSelectorReactor on the lwstp pool with coalesced
 wake-ups and asyncio code beside it, and a real Scrapy crawl that names
-it in TWISTED_REACTOR.  (Twisted's suites under it: tests/run_twisted_suites.py;
+it in TWISTED_REACTOR.  (Its plugin: tests/test_reactor.py; Twisted's
+suites under it: tests/run_twisted_suites.py;
 pytest-twisted under it: tests/test_pytest_plugin.py.)
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from .test_reactor import BIN, ROOT, run_python
-
-
-class PluginTests(SynchronousTestCase):
-    def test_twistd_and_trial_list_the_reactor(self) -> None:
-        for tool in ("twistd", "trial"):
-            out = subprocess.run([os.path.join(BIN, tool), "--help-reactors"],
-                                 capture_output=True, text=True, timeout=60, cwd=ROOT).stdout
-            self.assertRegex(out, r"\n\s+lwstp-asyncio\s+asyncio reactor", tool)
-
-    def test_bad_variable_stops_twistd_with_one_clear_line(self) -> None:
-        proc = subprocess.run(
-            [os.path.join(BIN, "twistd"), "-n", "--reactor=lwstp-asyncio", "web", "--port",
-             "tcp:0:interface=127.0.0.1"],
-            capture_output=True, text=True, timeout=60, cwd=ROOT,
-            env=dict(os.environ, LWSTP_MAX_QUEUE_DEPTH="-3"),
-        )
-        self.assertEqual(proc.returncode, 1)
-        self.assertIn("LWSTP_MAX_QUEUE_DEPTH='-3' must be", proc.stdout + proc.stderr)
-        self.assertNotIn("Traceback", proc.stdout + proc.stderr)
+from .test_reactor import ROOT, run_python
 
 
 class InstalledTests(SynchronousTestCase):

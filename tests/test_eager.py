@@ -96,7 +96,7 @@ class EagerTransportTestsBuilder(ReactorBuilder):
         server = Recorder()
         _Pair(reactor, server, Writer())
         self.run_until(reactor, server)
-        self.assertIsInstance(_transport_of(server), EagerWrites)
+        self.assertIsInstance(server.transport, EagerWrites)
         self.assertEqual(seen, [(0, b"", False), (0, False)])
         self.assertEqual(server.data, b"first-second")
 
@@ -446,12 +446,8 @@ class EagerTransportTestsBuilder(ReactorBuilder):
         server = Recorder()
         _Pair(reactor, server, Writer(), unix_path=self.mktemp())
         self.run_until(reactor, server)
-        self.assertIsInstance(_transport_of(server), EagerWrites)
+        self.assertIsInstance(server.transport, EagerWrites)
         self.assertEqual(server.data, b"over unix")
-
-
-def _transport_of(proto: protocol.Protocol) -> Any:
-    return proto.transport
 
 
 def _pem() -> bytes:

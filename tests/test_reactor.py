@@ -30,22 +30,32 @@ def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 60
 
 
 class PluginTests(SynchronousTestCase):
-    def test_twistd_and_trial_list_the_reactor(self) -> None:
+    """
+    Both lwstp reactors' plugins: listed, and a bad variable stops twistd.
+    """
+
+    def test_twistd_and_trial_list_both_reactors(self) -> None:
         for tool in ("twistd", "trial"):
             out = subprocess.run([os.path.join(BIN, tool), "--help-reactors"],
                                  capture_output=True, text=True, timeout=60, cwd=ROOT).stdout
-            self.assertRegex(out, r"\n\s+lwstp\s", tool)
+            self.assertRegex(out, r"\n\s+lwstp\s+epoll reactor", tool)
+            self.assertRegex(out, r"\n\s+lwstp-asyncio\s+asyncio reactor", tool)
 
     def test_bad_variable_stops_twistd_with_one_clear_line(self) -> None:
-        proc = subprocess.run(
-            [os.path.join(BIN, "twistd"), "-n", "--reactor=lwstp", "web", "--port",
-             "tcp:0:interface=127.0.0.1"],
-            capture_output=True, text=True, timeout=60, cwd=ROOT,
-            env=dict(os.environ, LWSTP_THREADS="many"),
-        )
-        self.assertEqual(proc.returncode, 1)
-        self.assertIn("LWSTP_THREADS='many' is not an integer", proc.stdout + proc.stderr)
-        self.assertNotIn("Traceback", proc.stdout + proc.stderr)
+        for reactor, variable, text in [
+            ("lwstp", "LWSTP_THREADS=many", "LWSTP_THREADS='many' is not an integer"),
+            ("lwstp-asyncio", "LWSTP_MAX_QUEUE_DEPTH=-3", "LWSTP_MAX_QUEUE_DEPTH='-3' must be"),
+        ]:
+            name, value = variable.split("=")
+            proc = subprocess.run(
+                [os.path.join(BIN, "twistd"), "-n", f"--reactor={reactor}", "web", "--port",
+                 "tcp:0:interface=127.0.0.1"],
+                capture_output=True, text=True, timeout=60, cwd=ROOT,
+                env=dict(os.environ, **{name: value}),
+            )
+            self.assertEqual(proc.returncode, 1, reactor)
+            self.assertIn(text, proc.stdout + proc.stderr)
+            self.assertNotIn("Traceback", proc.stdout + proc.stderr)
 
 
 class InstalledReactorTests(SynchronousTestCase):

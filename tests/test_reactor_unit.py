@@ -391,3 +391,40 @@ class _FakeReactor:
 
     def callFromThread(self, f: Any, *a: Any) -> None:  # pragma: no cover - never called
         f(*a)
+
+
+class FailedSendTests(_ReactorCase):
+    def test_a_failed_eager_send_never_calls_connection_lost_inside_write(self) -> None:
+        # Deterministic: the send fails as a reset would make it fail.  The
+        # protocol must not hear of it inside write(); the bytes are kept,
+        # the socket is registered for writing, and the reactor's next
+        # doRead or doWrite reports the very error the send met.
+        import socket
+
+        from twisted.internet import main
+        from twisted.internet.error import ConnectionLost
+        from twisted.internet.protocol import Factory, Protocol
+
+        lost: list[object] = []
+
+        class Recording(Protocol):
+            def connectionLost(self, reason: object) -> None:
+                lost.append(reason)
+
+        reactor = self.build()
+        a, b = socket.socketpair()
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        a.setblocking(False)
+        transport = reactor.adoptStreamConnection(a.fileno(), socket.AF_UNIX,
+                                                  Factory.forProtocol(Recording))
+        transport.writeSomeData = lambda data: main.CONNECTION_LOST
+        transport.write(b"lost in the kernel")
+        transport.writeSequence([b"and", b"more"])
+        self.assertEqual(lost, [])
+        self.assertIn(transport, reactor.getWriters())
+        self.assertEqual(b"".join(transport._tempDataBuffer), b"lost in the kernelandmore")
+        self.assertIsInstance(transport.doRead(), ConnectionLost)
+        self.assertIsInstance(transport.doWrite(), ConnectionLost)
+        reactor.removeWriter(transport)
+        reactor.removeReader(transport)

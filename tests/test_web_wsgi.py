@@ -413,6 +413,18 @@ class EnvironTests(_Case):
             errors.write(b"bytes")
 
 
+class _Recording:
+    """A WSGI application that records the paths it is called for."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        self.calls.append(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"never"]
+
+
 class TakenNotYetCalledTests(_Case):
     """
     A stepped pool (L{PoolHarness}) behind a real site, so that a request
@@ -437,13 +449,8 @@ class TakenNotYetCalledTests(_Case):
 
     @inlineCallbacks
     def test_client_that_leaves_after_the_take_before_the_call_never_runs_the_app(self):
-        calls: list[str] = []
-
-        def app(environ, start_response):
-            calls.append(environ["PATH_INFO"])
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"never"]
-
+        app = _Recording()
+        calls = app.calls
         port, h = self.stepped(app)
         client = yield self.raw(port, b"GET /left HTTP/1.1\r\nHost: x\r\n\r\n")
         # Taken: a worker was idle, so the task went straight to it.
@@ -459,13 +466,8 @@ class TakenNotYetCalledTests(_Case):
 
     @inlineCallbacks
     def test_shutdown_after_the_take_before_the_call_answers_503_without_the_app(self):
-        calls: list[str] = []
-
-        def app(environ, start_response):
-            calls.append(environ["PATH_INFO"])
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"never"]
-
+        app = _Recording()
+        calls = app.calls
         port, h = self.stepped(app)
         got = self.get(port, "/late")
         yield self.until(lambda: h.pool.diagnose().running == 1, "the worker to take the task")

@@ -38,13 +38,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from twisted.internet import main, tcp
+from twisted.internet import main, tcp, unix
 from twisted.internet.abstract import _dataMustBeBytes
-
-try:
-    from twisted.internet import unix
-except ImportError:  # pragma: no cover - no AF_UNIX
-    unix = None  # type: ignore[assignment]
 
 __all__ = ["EagerTCPConnector", "EagerTCPPort", "EagerTCPServer", "EagerUNIXConnector",
            "EagerUNIXPort", "EagerUNIXServer"]
@@ -173,24 +168,25 @@ class EagerTCPConnector(tcp.Connector):
         return EagerTCPClient(self.host, self.port, self.bindAddress, self, self.reactor)
 
 
-if unix is not None:
+class EagerUNIXServer(EagerWrites, unix.Server):
+    """A Unix socket server connection that writes eagerly."""
 
-    class EagerUNIXServer(EagerWrites, unix.Server):
-        """A Unix socket server connection that writes eagerly."""
 
-    class EagerUNIXClient(EagerWrites, unix.Client):
-        """A Unix socket client connection that writes eagerly."""
+class EagerUNIXClient(EagerWrites, unix.Client):
+    """A Unix socket client connection that writes eagerly."""
 
-    class EagerUNIXPort(unix.Port):
-        """A Unix socket port whose connections write eagerly."""
 
-        transport = EagerUNIXServer
+class EagerUNIXPort(unix.Port):
+    """A Unix socket port whose connections write eagerly."""
 
-    class EagerUNIXConnector(unix.Connector):
-        """A Unix socket connector whose connections write eagerly."""
+    transport = EagerUNIXServer
 
-        def _makeTransport(self) -> EagerUNIXClient:  # type: ignore[override]
-            return EagerUNIXClient(self.address, self, self.reactor, self.checkPID)
+
+class EagerUNIXConnector(unix.Connector):
+    """A Unix socket connector whose connections write eagerly."""
+
+    def _makeTransport(self) -> EagerUNIXClient:  # type: ignore[override]
+        return EagerUNIXClient(self.address, self, self.reactor, self.checkPID)
 
 
 class EagerStreams:
@@ -213,16 +209,12 @@ class EagerStreams:
 
     def listenUNIX(self, address: Any, factory: Any, backlog: int = 50, mode: int = 0o666,
                    wantPID: int = 0) -> Any:
-        if unix is None:  # pragma: no cover - no AF_UNIX
-            return super().listenUNIX(address, factory, backlog, mode, wantPID)
         p = EagerUNIXPort(address, factory, backlog, mode, self, wantPID)
         p.startListening()
         return p
 
     def connectUNIX(self, address: Any, factory: Any, timeout: float = 30,
                     checkPID: int = 0) -> Any:
-        if unix is None:  # pragma: no cover - no AF_UNIX
-            return super().connectUNIX(address, factory, timeout, checkPID)
         c = EagerUNIXConnector(address, factory, timeout, self, checkPID)
         c.connect()
         return c
@@ -234,7 +226,7 @@ class EagerStreams:
             from twisted.internet.error import UnsupportedAddressFamily
 
             raise UnsupportedAddressFamily(addressFamily)
-        if unix is not None and addressFamily == socket.AF_UNIX:
+        if addressFamily == socket.AF_UNIX:
             p = EagerUNIXPort._fromListeningDescriptor(self, fileDescriptor, factory)
         else:
             p = EagerTCPPort._fromListeningDescriptor(self, fileDescriptor, addressFamily,
@@ -250,6 +242,6 @@ class EagerStreams:
             from twisted.internet.error import UnsupportedAddressFamily
 
             raise UnsupportedAddressFamily(addressFamily)
-        if unix is not None and addressFamily == socket.AF_UNIX:
+        if addressFamily == socket.AF_UNIX:
             return EagerUNIXServer._fromConnectedSocket(fileDescriptor, factory, self)
         return EagerTCPServer._fromConnectedSocket(fileDescriptor, addressFamily, factory, self)
