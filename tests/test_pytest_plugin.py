@@ -133,3 +133,73 @@ class PytestReactorOptionTests(SynchronousTestCase):
                               timeout=120, cwd=temp_dir(self))
         self.assertNotEqual(proc.returncode, 0)
         self.assertRegex(proc.stderr, r"choose from .*'lwstp'.*'lwstp-asyncio'")
+
+
+#: Runs pytest after installing a reactor first, as a conftest or an early
+#: import would.
+PRE_INSTALLED = textwrap.dedent(
+    '''
+    import importlib
+    import sys
+
+    module, _, function = sys.argv[1].partition(":")
+    getattr(importlib.import_module(module), function)()
+    import pytest
+
+    sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "--reactor=" + sys.argv[2],
+                          "test_nothing.py"]))
+    '''
+)
+
+
+class PytestReactorAlreadyInstalledTests(SynchronousTestCase):
+    """
+    C{pytest --reactor=lwstp[-asyncio]} when some reactor is installed
+    before pytest-twisted installs its own: the lwstp reactor asked for is
+    accepted, any other refused with one line naming both.
+    """
+
+    def run_after(self, installer: str, option: str) -> subprocess.CompletedProcess[str]:
+        directory = temp_dir(self)
+        with open(os.path.join(directory, "test_nothing.py"), "w") as f:
+            f.write("def test_nothing():\n    pass\n")
+        return subprocess.run([sys.executable, "-c", PRE_INSTALLED, installer, option],
+                              capture_output=True, text=True, timeout=120, cwd=directory)
+
+    def assert_refused(self, installer: str, option: str, expected: str, found: str) -> None:
+        proc = self.run_after(installer, option)
+        self.assertEqual(proc.returncode, 4, proc.stdout + proc.stderr)  # a usage error
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR:")]
+        self.assertEqual(len(errors), 1, proc.stderr)
+        self.assertIn(f"--reactor={option} needs {expected}", errors[0])
+        self.assertIn(f"but {found} is installed already", errors[0])
+        self.assertNotIn("Traceback", proc.stderr)
+
+    def test_plain_asyncio_refused_by_lwstp_asyncio(self) -> None:
+        self.assert_refused("twisted.internet.asyncioreactor:install", "lwstp-asyncio",
+                            "twisted_lwstp.asyncioreactor.LwstpAsyncioReactor",
+                            "twisted.internet.asyncioreactor.AsyncioSelectorReactor")
+
+    def test_plain_asyncio_refused_by_lwstp(self) -> None:
+        self.assert_refused("twisted.internet.asyncioreactor:install", "lwstp",
+                            "twisted_lwstp.reactor.LwstpReactor",
+                            "twisted.internet.asyncioreactor.AsyncioSelectorReactor")
+
+    def test_plain_epoll_refused_by_both(self) -> None:
+        for option, expected in [("lwstp", "twisted_lwstp.reactor.LwstpReactor"),
+                                 ("lwstp-asyncio",
+                                  "twisted_lwstp.asyncioreactor.LwstpAsyncioReactor")]:
+            self.assert_refused("twisted.internet.epollreactor:install", option, expected,
+                                "twisted.internet.epollreactor.EPollReactor")
+
+    def test_the_other_lwstp_reactor_refused(self) -> None:
+        self.assert_refused("twisted_lwstp.reactor:install", "lwstp-asyncio",
+                            "twisted_lwstp.asyncioreactor.LwstpAsyncioReactor",
+                            "twisted_lwstp.reactor.LwstpReactor")
+
+    def test_the_same_lwstp_reactor_accepted(self) -> None:
+        for installer, option in [("twisted_lwstp.reactor:install", "lwstp"),
+                                  ("twisted_lwstp.asyncioreactor:install", "lwstp-asyncio")]:
+            proc = self.run_after(installer, option)
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+            self.assertIn("1 passed", proc.stdout)

@@ -39,7 +39,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from twisted.internet import main, tcp, unix
-from twisted.internet.abstract import _dataMustBeBytes
+
+from . import _internals
 
 __all__ = ["EagerTCPConnector", "EagerTCPPort", "EagerTCPServer", "EagerUNIXConnector",
            "EagerUNIXPort", "EagerUNIXServer"]
@@ -54,16 +55,14 @@ class EagerWrites:
     # Provided by the transport classes this is mixed into.
     TLS: bool
     connected: int
-    disconnecting: int
-    _writeDisconnected: bool
-    _writeDisconnecting: bool
-    _tempDataBuffer: list[bytes]
-    _tempDataLen: int
-    dataBuffer: bytes
-    offset: int
     producer: Any
     streamingProducer: bool
     bufferSize: int
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Once per class: the buffer attributes this relies on exist.
+        _internals.check_instance(self)
 
     def _can_send_now(self, size: int) -> bool:
         """
@@ -76,13 +75,8 @@ class EagerWrites:
         """
         producer = self.producer
         return (
-            not self._tempDataLen
-            and not self.dataBuffer
-            and not self.disconnecting
-            and not self._writeDisconnecting
-            and not getattr(self, "_aborting", False)
-            and (producer is None or (self.streamingProducer and size <= self.bufferSize))
-            and not getattr(self, "_sendmsgQueue", None)
+            (producer is None or (self.streamingProducer and size <= self.bufferSize))
+            and _internals.write_idle(self)
         )
 
     def write(self, data: bytes) -> None:
@@ -92,12 +86,13 @@ class EagerWrites:
         if self.TLS:
             super().write(data)  # type: ignore[misc]
             return
-        _dataMustBeBytes(data)
-        if not self.connected or self._writeDisconnected or not data:
+        _internals.data_must_be_bytes(data)
+        if not self.connected or not data:
             return
         if self._can_send_now(len(data)):
             self._send_eagerly(data)
         else:
+            # Buffered, or dropped if the write side is shut, by Twisted.
             super().write(data)  # type: ignore[misc]
 
     def writeSequence(self, iovec: Iterable[bytes]) -> None:
@@ -110,8 +105,8 @@ class EagerWrites:
             return
         chunks = list(iovec)
         for chunk in chunks:
-            _dataMustBeBytes(chunk)
-        if not self.connected or self._writeDisconnected or not chunks:
+            _internals.data_must_be_bytes(chunk)
+        if not self.connected or not chunks:
             return
         size = sum(len(chunk) for chunk in chunks)
         if not size:
@@ -140,10 +135,7 @@ class EagerWrites:
             sent = 0
         if sent == len(data):
             return
-        rest = data[sent:] if sent else data
-        self._tempDataBuffer.append(rest)
-        self._tempDataLen += len(rest)
-        self._maybePauseProducer()  # type: ignore[attr-defined]
+        _internals.buffer_unsent(self, data[sent:] if sent else data)
         self.startWriting()  # type: ignore[attr-defined]
 
 
@@ -161,10 +153,11 @@ class EagerTCPPort(tcp.Port):
     transport = EagerTCPServer
 
 
+@_internals.makes_transport
 class EagerTCPConnector(tcp.Connector):
     """A TCP connector whose connections write eagerly."""
 
-    def _makeTransport(self) -> EagerTCPClient:
+    def make_transport(self) -> EagerTCPClient:
         return EagerTCPClient(self.host, self.port, self.bindAddress, self, self.reactor)
 
 
@@ -182,10 +175,11 @@ class EagerUNIXPort(unix.Port):
     transport = EagerUNIXServer
 
 
+@_internals.makes_transport
 class EagerUNIXConnector(unix.Connector):
     """A Unix socket connector whose connections write eagerly."""
 
-    def _makeTransport(self) -> EagerUNIXClient:  # type: ignore[override]
+    def make_transport(self) -> EagerUNIXClient:
         return EagerUNIXClient(self.address, self, self.reactor, self.checkPID)
 
 
@@ -222,15 +216,15 @@ class EagerStreams:
     def adoptStreamPort(self, fileDescriptor: int, addressFamily: Any, factory: Any) -> Any:
         import socket
 
-        if addressFamily not in self._supportedAddressFamilies:  # type: ignore[attr-defined]
+        if addressFamily not in _internals.supported_families(self):
             from twisted.internet.error import UnsupportedAddressFamily
 
             raise UnsupportedAddressFamily(addressFamily)
         if addressFamily == socket.AF_UNIX:
-            p = EagerUNIXPort._fromListeningDescriptor(self, fileDescriptor, factory)
+            p = _internals.port_from_descriptor(EagerUNIXPort, self, fileDescriptor, factory)
         else:
-            p = EagerTCPPort._fromListeningDescriptor(self, fileDescriptor, addressFamily,
-                                                      factory)
+            p = _internals.port_from_descriptor(EagerTCPPort, self, fileDescriptor,
+                                                addressFamily, factory)
         p.startListening()
         return p
 
@@ -238,10 +232,11 @@ class EagerStreams:
                               factory: Any) -> Any:
         import socket
 
-        if addressFamily not in self._supportedAddressFamilies:  # type: ignore[attr-defined]
+        if addressFamily not in _internals.supported_families(self):
             from twisted.internet.error import UnsupportedAddressFamily
 
             raise UnsupportedAddressFamily(addressFamily)
         if addressFamily == socket.AF_UNIX:
-            return EagerUNIXServer._fromConnectedSocket(fileDescriptor, factory, self)
-        return EagerTCPServer._fromConnectedSocket(fileDescriptor, addressFamily, factory, self)
+            return _internals.server_from_socket(EagerUNIXServer, fileDescriptor, factory, self)
+        return _internals.server_from_socket(EagerTCPServer, fileDescriptor, addressFamily,
+                                             factory, self)

@@ -19,28 +19,52 @@ from typing import Any
 
 import pytest
 
+from . import _internals
 from .testing import PoolHarness
 
 #: The reactors this plugin adds to pytest-twisted's C{--reactor} option.
 REACTORS: dict[str, Callable[[], None]] = {}
 
 
-def _install_lwstp() -> None:
-    import pytest_twisted
+def _install(option: str, installer: Callable[[], object], expected: type) -> None:
+    """
+    Install the reactor C{--reactor=option} names, or accept it if it is
+    installed already; any other installed reactor (by a conftest, another
+    plugin, or an import that installed Twisted's default) is refused.
 
+    @raise pytest.UsageError: another reactor is installed; the message
+        names both.
+    """
+    from twisted.internet.error import ReactorAlreadyInstalledError
+
+    try:
+        installer()
+    except ReactorAlreadyInstalledError:
+        pass
+    from twisted.internet import reactor as installed
+
+    if not isinstance(installed, expected):
+        found = type(installed)
+        raise pytest.UsageError(
+            f"pytest --reactor={option} needs {expected.__module__}.{expected.__qualname__}, "
+            f"but {found.__module__}.{found.__qualname__} is installed already; install "
+            f"nothing before pytest-twisted does, or install {expected.__qualname__}"
+        )
+    # pytest-twisted's own installer, with ours done: it keeps the reactor
+    # and starts the greenlet that drives it.
+    _internals.pytest_twisted_install(lambda: None, expected)
+
+
+def _install_lwstp() -> None:
     from . import reactor
 
-    pytest_twisted._install_reactor(reactor_installer=reactor.install,
-                                    reactor_type=reactor.LwstpReactor)
+    _install("lwstp", reactor.install, reactor.LwstpReactor)
 
 
 def _install_lwstp_asyncio() -> None:
-    import pytest_twisted
-
     from . import asyncioreactor
 
-    pytest_twisted._install_reactor(reactor_installer=asyncioreactor.install,
-                                    reactor_type=asyncioreactor.LwstpAsyncioReactor)
+    _install("lwstp-asyncio", asyncioreactor.install, asyncioreactor.LwstpAsyncioReactor)
 
 
 def _register() -> None:
@@ -71,11 +95,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for option in parser.getgroup("twisted").options:
         if "--reactor" not in option.names():
             continue
-        action = getattr(option, "_action", None)  # pytest >= 9: an argparse action
-        attrs = getattr(option, "_attrs", None)  # earlier pytest: its keyword arguments
-        for holder in (action, attrs):
-            if holder is None:
-                continue
+        for holder in _internals.option_choices_holders(option):
             choices = holder.get("choices") if isinstance(holder, dict) else holder.choices
             if choices is not None and not set(REACTORS) <= set(choices):
                 widened = (*choices, *(name for name in REACTORS if name not in choices))

@@ -38,6 +38,7 @@ from typing import Any
 from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 from twisted.internet.main import installReactor
 
+from . import _internals
 from .reactor import ConfigurationError, PoolConfig, _LwstpMixin
 
 __all__ = ["ConfigurationError", "LwstpAsyncioReactor", "install"]
@@ -57,16 +58,19 @@ class LwstpAsyncioReactor(_LwstpMixin, AsyncioSelectorReactor):  # type: ignore[
     def __init__(self, eventloop: AbstractEventLoop | None = None,
                  config: PoolConfig | None = None) -> None:
         super().__init__(config, eventloop)
+        # Set once, here; read by any thread (_lwstp_wake).
+        self._lwstp_loop = _internals.asyncio_loop(self)
+        self._lwstp_reschedule = _internals.rescheduler(self)
 
     def _lwstp_wake(self) -> None:
         # Any thread: one self-pipe write; the loop then takes a reactor
         # turn, in which the calls run before the timed calls, as on epoll.
-        self._asyncioEventloop.call_soon_threadsafe(self._lwstp_turn)
+        self._lwstp_loop.call_soon_threadsafe(self._lwstp_turn)
 
     def _lwstp_turn(self) -> None:
         self.runUntilCurrent()
         # What the calls scheduled (callLater) gets its asyncio timer.
-        self._reschedule()  # type: ignore[no-untyped-call]
+        self._lwstp_reschedule()
 
 
 def install(eventloop: AbstractEventLoop | None = None,

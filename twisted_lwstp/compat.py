@@ -23,7 +23,8 @@ Runs in: the properties, C{callInThread*}, C{adjustPoolsize},
 C{startAWorker} and C{stopAWorker} in any thread (each takes the pool lock,
 marked C{# LOCK}); C{start} and C{stop} in the reactor thread, as the rest
 of the pool's life.  Owns no state of its own but C{threadFactory} (set by
-the user before work starts) and the testing hook C{_team} (set once).
+the user before work starts) and C{_hook_team}, the team of Twisted's
+testing hook C{_pool} (set once).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any, TypedDict
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool as _TwistedThreadPool
 
+from . import _internals
 from ._checks import check_int
 from ._pool import ThreadPool as _LwsThreadPool
 from ._worker import ThreadRunner
@@ -61,8 +63,8 @@ class _Backlog:
 
     def qsize(self) -> int:
         pool = self._pool
-        if pool._team is not None:
-            return int(pool._team.statistics().backloggedWorkCount)
+        if pool._hook_team is not None:
+            return int(pool._hook_team.statistics().backloggedWorkCount)
         with pool._lock:  # LOCK (to the end of the block)
             return len(pool._backlog)
 
@@ -135,10 +137,10 @@ class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
                 self._resize_locked(0, 0)
         # Twisted's name: None when none was given.
         self.name = name
-        # Set once: Twisted's testing hook, or None (see _pool).
-        self._team: Any = None
-        if self._pool is not None:
-            self._team = self._pool(self._team_limit, self._make_thread)
+        # Set once: the team Twisted's testing hook made, or None (see _pool).
+        self._hook_team: Any = _internals.testing_team(self, self._team_limit,
+                                                       self._make_thread)
+        if self._hook_team is not None:
             # Only then: the engine's own path stays a plain method call.
             self.callInThreadWithCallback = self._team_call  # type: ignore[method-assign]
 
@@ -174,8 +176,8 @@ class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
         Workers alive, busy or idle, but not those told to exit by a
         shrinking C{adjustPoolsize}.
         """
-        if self._team is not None:
-            stats = self._team.statistics()
+        if self._hook_team is not None:
+            stats = self._hook_team.statistics()
             return int(stats.idleWorkerCount + stats.busyWorkerCount)
         with self._lock:  # LOCK (to the end of the block)
             return self._staffed - self._excess
@@ -186,8 +188,8 @@ class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
         A list as long as the number of busy workers (Twisted's legacy
         form); a task blocked in SYNC keeps its worker busy.
         """
-        if self._team is not None:
-            return [None] * self._team.statistics().busyWorkerCount
+        if self._hook_team is not None:
+            return [None] * self._hook_team.statistics().busyWorkerCount
         with self._lock:  # LOCK (to the end of the block)
             return [None] * self._running
 
@@ -197,8 +199,8 @@ class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
         A list as long as the number of idle workers (Twisted's legacy
         form).
         """
-        if self._team is not None:
-            return [None] * self._team.statistics().idleWorkerCount
+        if self._hook_team is not None:
+            return [None] * self._hook_team.statistics().idleWorkerCount
         with self._lock:  # LOCK (to the end of the block)
             return [None] * len(self._idle)
 
@@ -209,6 +211,8 @@ class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
         """
         return _Backlog(self)
 
+    #: Twisted's legacy private name for C{q}, mirrored (L{_internals}
+    #: checks that Twisted's pool still has it).
     _queue = q
 
     def dumpStats(self) -> None:
@@ -228,8 +232,8 @@ class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
         """
         Start one more worker, up to C{max} (Twisted's C{startAWorker}).
         """
-        if self._team is not None:
-            self._team.grow(1)
+        if self._hook_team is not None:
+            self._hook_team.grow(1)
             return
         now = self._clock()
         hired = []
@@ -243,8 +247,8 @@ class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
         Let one worker go: an idle one now, else a busy one when its work
         ends (Twisted's C{stopAWorker}).
         """
-        if self._team is not None:
-            self._team.shrink(1)
+        if self._hook_team is not None:
+            self._hook_team.shrink(1)
             return
         with self._lock:  # LOCK (to the end of the block)
             if self._idle:
@@ -261,10 +265,10 @@ class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
         """
         super().start()
         self.joined = False
-        if self._team is not None:
-            backlog = self._team.statistics().backloggedWorkCount
+        if self._hook_team is not None:
+            backlog = self._hook_team.statistics().backloggedWorkCount
             if backlog:
-                self._team.grow(backlog)
+                self._hook_team.grow(backlog)
 
     def stop(self, timeout: float | None = None) -> None:
         """
@@ -272,8 +276,8 @@ class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
         are stopped (see L{twisted_lwstp.ThreadPool.stop}), every worker is
         joined.  Afterwards C{started} is False and C{joined} True.
         """
-        if self._team is not None:
-            self._team.quit()
+        if self._hook_team is not None:
+            self._hook_team.quit()
         super().stop(timeout)
         self.started = False
 
@@ -301,7 +305,7 @@ class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
             if onResult is not None:
                 onResult(ok, result)
 
-        self._team.do(work)
+        self._hook_team.do(work)
 
     def _team_limit(self) -> int:
         return self.max if self.started else 0

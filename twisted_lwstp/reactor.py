@@ -42,6 +42,7 @@ from typing import Any
 from twisted.internet.main import installReactor
 from twisted.logger import Logger
 
+from . import _internals
 from ._eager import EagerStreams
 from ._pool import ThreadPool
 from .compat import ThreadPool as CompatThreadPool
@@ -133,6 +134,7 @@ def _platform_reactor_class() -> type:
         return PollReactor
 
 
+@_internals.inits_thread_pool
 class _LwstpMixin(EagerStreams):
     """
     What an lwstp reactor changes in its base reactor: the pool, and a
@@ -145,8 +147,6 @@ class _LwstpMixin(EagerStreams):
     """
 
     threadpool: Any
-    _threadpoolStartupID: Any
-    threadpoolShutdownID: Any
 
     def __init__(self, config: PoolConfig | None = None, *args: Any, **kwargs: Any) -> None:
         self._lwstp_config = config if config is not None else PoolConfig()
@@ -207,14 +207,12 @@ class _LwstpMixin(EagerStreams):
             self._lwstp_run_calls()
         super().runUntilCurrent()  # type: ignore[misc]
 
-    def _initThreadPool(self) -> None:
-        self.threadpool = _make_pool(self, self._lwstp_config)
-        self._threadpoolStartupID = self.callWhenRunning(  # type: ignore[attr-defined]
-            self.threadpool.start
-        )
-        self.threadpoolShutdownID = self.addSystemEventTrigger(  # type: ignore[attr-defined]
-            "during", "shutdown", self._stopThreadPool  # type: ignore[attr-defined]
-        )
+    def init_thread_pool(self) -> None:
+        """
+        Make the reactor's pool, lazily, when C{getThreadPool} first needs
+        it (Twisted's own hook, wired by L{_internals.inits_thread_pool}).
+        """
+        _internals.attach_pool(self, _make_pool(self, self._lwstp_config))
 
 
 class _WakerWake(_LwstpMixin):
@@ -285,20 +283,10 @@ def install_pool(
                 "already started threads or holds work; call it before any "
                 "thread work (deferToThread, callInThread, name resolution)"
             )
-        for trigger in (reactor._threadpoolStartupID, reactor.threadpoolShutdownID):
-            if trigger is not None:
-                try:
-                    reactor.removeSystemEventTrigger(trigger)
-                except ValueError:
-                    pass
-        reactor.threadpool = None
+        _internals.detach_pool(reactor)
     config = PoolConfig(threads, max_queue_depth, sync_timeout)
     pool = _make_pool(reactor, config, name)
-    reactor.threadpool = pool
-    reactor._threadpoolStartupID = reactor.callWhenRunning(pool.start)
-    reactor.threadpoolShutdownID = reactor.addSystemEventTrigger(
-        "during", "shutdown", reactor._stopThreadPool
-    )
+    _internals.attach_pool(reactor, pool)
     return pool
 
 

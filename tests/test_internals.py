@@ -1,0 +1,238 @@
+"""
+The private names of Twisted, pytest-twisted, pytest and asyncio that
+twisted_lwstp uses: listed against their classes, checked at import and on
+each transport class's first connection, and read by no module but
+L{twisted_lwstp._internals}.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import socket
+
+from twisted.internet import abstract, protocol, tcp, unix
+from twisted.trial.unittest import SynchronousTestCase
+
+import twisted
+from twisted_lwstp import _internals
+from twisted_lwstp._eager import EagerTCPServer, EagerUNIXServer
+from twisted_lwstp._internals import InternalsChanged, check_class_names, check_instance
+
+from .test_layout import PACKAGE, modules
+from .test_reactor_unit import _ReactorCase
+
+#: The names, as a reader finds them in Twisted's source: (owner, name).
+CLASS_TABLE = {
+    ("twisted.internet.abstract", "_dataMustBeBytes"),
+    ("twisted.internet.abstract.FileDescriptor", "_writeDisconnected"),
+    ("twisted.internet.abstract.FileDescriptor", "_writeDisconnecting"),
+    ("twisted.internet.abstract.FileDescriptor", "_maybePauseProducer"),
+    ("twisted.internet.tcp.Server", "_aborting"),
+    ("twisted.internet.tcp.Client", "_aborting"),
+    ("twisted.internet.unix.Server", "_aborting"),
+    ("twisted.internet.unix.Client", "_aborting"),
+    ("twisted.internet.tcp.Server", "_fromConnectedSocket"),
+    ("twisted.internet.unix.Server", "_fromConnectedSocket"),
+    ("twisted.internet.tcp.Connector", "_makeTransport"),
+    ("twisted.internet.unix.Connector", "_makeTransport"),
+    ("twisted.internet.tcp.Port", "_fromListeningDescriptor"),
+    ("twisted.internet.unix.Port", "_fromListeningDescriptor"),
+    ("twisted.internet.posixbase.PosixReactorBase", "_supportedAddressFamilies"),
+    ("twisted.internet.base.ReactorBase", "_initThreadPool"),
+    ("twisted.internet.base.ReactorBase", "_threadpoolStartupID"),
+    ("twisted.internet.base.ReactorBase", "_stopThreadPool"),
+    ("twisted.internet.asyncioreactor.AsyncioSelectorReactor", "_reschedule"),
+    ("twisted.python.threadpool.ThreadPool", "_pool"),
+    ("twisted.python.threadpool.ThreadPool", "_queue"),
+}
+INSTANCE_TABLE = {
+    ("twisted.internet.abstract.FileDescriptor", "_tempDataBuffer"),
+    ("twisted.internet.abstract.FileDescriptor", "_tempDataLen"),
+    ("twisted.internet.unix.Server", "_sendmsgQueue"),
+    ("twisted.internet.unix.Client", "_sendmsgQueue"),
+    ("twisted.internet.asyncioreactor.AsyncioSelectorReactor", "_asyncioEventloop"),
+}
+#: Private names of pytest and pytest-twisted, looked up (with their
+#: fallbacks) where they are used, in _internals.
+OTHER_NAMES = {"_install_reactor", "_action", "_attrs"}
+#: Private names of Twisted's pool that twisted_lwstp.compat defines again.
+MIRRORED = {"_pool", "_queue"}
+
+
+def _qualified(owner: object) -> str:
+    if isinstance(owner, type):
+        return f"{owner.__module__}.{owner.__qualname__}"
+    return str(owner.__name__)
+
+
+def _table(entries: list[tuple[object, tuple[str, ...], str]]) -> set[tuple[str, str]]:
+    return {(_qualified(owner), name) for owner, names, _ in entries for name in names}
+
+
+class NameTableTests(SynchronousTestCase):
+    def test_class_names_listed_and_present(self) -> None:
+        self.assertEqual(_table(_internals.CLASS_NAMES), CLASS_TABLE)
+        for owner, names, _ in _internals.CLASS_NAMES:
+            for name in names:
+                self.assertTrue(hasattr(owner, name), f"{_qualified(owner)}.{name}")
+
+    def test_instance_names_listed(self) -> None:
+        self.assertEqual(_table(_internals.INSTANCE_NAMES), INSTANCE_TABLE)  # type: ignore[arg-type]
+
+    def test_aborting_is_a_class_attribute_so_it_is_checked_at_import(self) -> None:
+        # The eager path reads it with no default: a rename fails the import.
+        for cls in (tcp.Server, tcp.Client, unix.Server, unix.Client):
+            self.assertIs(cls._aborting, False)
+
+
+class MissingNameTests(SynchronousTestCase):
+    def test_missing_class_attribute_names_it_and_the_version(self) -> None:
+        class Renamed(abstract.FileDescriptor):
+            pass
+
+        with self.assertRaises(InternalsChanged) as caught:
+            check_class_names([(Renamed, ("_writeDisconnected", "_gone"), "twisted")])
+        message = str(caught.exception)
+        self.assertIn("Renamed._gone", message)
+        self.assertIn(f"twisted {twisted.__version__}", message)
+        self.assertNotIn("_writeDisconnected", message)
+
+    def test_missing_module_function_names_the_module(self) -> None:
+        with self.assertRaises(InternalsChanged) as caught:
+            check_class_names([(abstract, ("_nonesuch",), "twisted")])
+        self.assertIn("twisted.internet.abstract._nonesuch", str(caught.exception))
+
+    def test_missing_instance_attribute_names_it_and_the_version(self) -> None:
+        class Bare:
+            pass
+
+        with self.assertRaises(InternalsChanged) as caught:
+            check_instance(Bare(), [(Bare, ("_tempDataLen",), "twisted")])
+        self.assertIn("Bare._tempDataLen", str(caught.exception))
+        self.assertIn(f"twisted {twisted.__version__}", str(caught.exception))
+        self.assertNotIn(Bare, _internals._checked)
+
+    def test_each_class_checked_once(self) -> None:
+        class Once:
+            _x = 1
+
+        names = [(Once, ("_x",), "twisted")]
+        obj = Once()
+        check_instance(obj, names)
+        self.assertIn(Once, _internals._checked)
+        del Once._x  # a second instance is not looked at again
+        check_instance(Once(), names)
+        _internals._checked.discard(Once)
+
+    def test_missing_pytest_twisted_hook_names_it(self) -> None:
+        import pytest_twisted
+
+        saved = pytest_twisted._install_reactor
+        del pytest_twisted._install_reactor
+        try:
+            with self.assertRaises(InternalsChanged) as caught:
+                _internals.pytest_twisted_install(lambda: None, object)
+        finally:
+            pytest_twisted._install_reactor = saved
+        self.assertIn("pytest_twisted._install_reactor", str(caught.exception))
+        self.assertIn("pytest-twisted ", str(caught.exception))
+
+
+class FirstConnectionTests(_ReactorCase):
+    """
+    A real connection's transport class is checked when the connection is
+    made (here adopted from a socket, on an lwstp reactor never run).
+    """
+
+    def adopt(self, family: socket.AddressFamily) -> abstract.FileDescriptor:
+        if family == socket.AF_UNIX:
+            ours, theirs = socket.socketpair()
+        else:
+            listener = socket.create_server(("127.0.0.1", 0))
+            self.addCleanup(listener.close)
+            theirs = socket.create_connection(listener.getsockname())
+            ours, _ = listener.accept()
+        self.addCleanup(ours.close)
+        self.addCleanup(theirs.close)
+        reactor = self.build()
+        transport = reactor.adoptStreamConnection(
+            ours.fileno(), family, protocol.Factory.forProtocol(protocol.Protocol))
+        self.addCleanup(transport.socket.close)
+        self.addCleanup(transport.stopReading)
+        return transport
+
+    def test_tcp_and_unix_transports_checked_on_first_connection(self) -> None:
+        for family, cls in [(socket.AF_INET, EagerTCPServer), (socket.AF_UNIX, EagerUNIXServer)]:
+            _internals._checked.discard(cls)
+            transport = self.adopt(family)
+            self.assertIs(type(transport), cls)
+            self.assertIn(cls, _internals._checked)
+
+    def test_a_missing_instance_attribute_fails_the_first_connection(self) -> None:
+        original = abstract.FileDescriptor.__init__
+
+        def without_temp_length(fd: abstract.FileDescriptor, *args: object,
+                                **kwargs: object) -> None:
+            original(fd, *args, **kwargs)  # type: ignore[arg-type]
+            del fd._tempDataLen
+
+        self.patch(abstract.FileDescriptor, "__init__", without_temp_length)
+        _internals._checked.discard(EagerUNIXServer)
+        self.addCleanup(_internals._checked.add, EagerUNIXServer)
+        with self.assertRaises(InternalsChanged) as caught:
+            self.adopt(socket.AF_UNIX)
+        self.assertIn("FileDescriptor._tempDataLen", str(caught.exception))
+        self.assertNotIn(EagerUNIXServer, _internals._checked)
+
+    def test_unix_transports_need_the_sendmsg_queue(self) -> None:
+        original = unix._SendmsgMixin.__init__
+
+        def without_queue(fd: object) -> None:
+            original(fd)  # type: ignore[arg-type]
+            del fd._sendmsgQueue  # type: ignore[attr-defined]
+
+        self.patch(unix._SendmsgMixin, "__init__", without_queue)
+        _internals._checked.discard(EagerUNIXServer)
+        self.addCleanup(_internals._checked.add, EagerUNIXServer)
+        with self.assertRaises(InternalsChanged) as caught:
+            self.adopt(socket.AF_UNIX)
+        self.assertIn("unix.Server._sendmsgQueue", str(caught.exception))
+        # TCP connections have no such queue, legitimately.
+        _internals._checked.discard(EagerTCPServer)
+        self.adopt(socket.AF_INET)
+        self.assertIn(EagerTCPServer, _internals._checked)
+
+
+class OneModuleTests(SynchronousTestCase):
+    """
+    No module but _internals names a private name of another library.
+    """
+
+    def test_no_other_module_uses_the_names(self) -> None:
+        names = {name for _, name in CLASS_TABLE | INSTANCE_TABLE} | OTHER_NAMES
+        # Twisted's pool names that compat.ThreadPool provides, mirrored
+        # (and our own objects' _pool is another thing): not read from it.
+        names -= MIRRORED
+        offenders = []
+        for module, path in modules().items():
+            if module == "_internals":
+                continue
+            tree = ast.parse(open(path).read())
+            for node in ast.walk(tree):
+                used = None
+                if isinstance(node, ast.Attribute) and node.attr in names:
+                    used = node.attr
+                elif isinstance(node, ast.Constant) and node.value in names:
+                    used = node.value
+                elif isinstance(node, ast.ImportFrom) and not node.level:
+                    private = [a.name for a in node.names if a.name.startswith("_")]
+                    if private and (node.module or "").split(".")[0] in (
+                            "twisted", "pytest_twisted", "asyncio", "pytest", "_pytest"):
+                        used = ", ".join(private)
+                elif isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in names:
+                    used = node.name
+                if used:
+                    rel = os.path.relpath(path, PACKAGE)
+                    offenders.append(f"{rel}:{node.lineno}: {used}")
+        self.assertEqual(offenders, [])

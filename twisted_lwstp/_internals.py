@@ -1,0 +1,301 @@
+# -*- test-case-name: tests.test_internals -*-
+"""
+Every private name of Twisted, pytest-twisted, pytest and asyncio that
+twisted_lwstp uses, looked up here and nowhere else.
+
+A private name may be renamed or dropped in any release.  So that an
+upgrade fails loudly rather than quietly (a renamed C{_aborting} would let
+writes after C{abortConnection()} go out eagerly), each name is checked:
+
+ - class attributes and methods (L{CLASS_NAMES}) when this module is
+   imported, that is, when any lwstp reactor or pool is;
+ - instance attributes (L{INSTANCE_NAMES}), which exist only once an
+   object does (a connection's C{_tempDataBuffer}, say), once per class,
+   on its first instance (L{check_instance}).
+
+Either check raises L{InternalsChanged}, which names the attribute and the
+installed version.  A C{getattr} default appears only where the attribute
+is legitimately absent, with a comment saying where.
+
+The rest of the package uses the small functions below, never the names.
+
+Runs in: any thread at import (the class checks); the reactor thread for
+everything that touches a reactor or a transport; pytest's main thread for
+the pytest helpers.  Owns one piece of state: L{_checked}, the classes
+whose instances were checked (a set; C{add} and C{in} are atomic, and a
+race costs one repeated check, never a missed one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from twisted.internet import abstract, base, posixbase, tcp, unix
+from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+from twisted.python.threadpool import ThreadPool as TwistedThreadPool
+
+__all__ = ["CLASS_NAMES", "INSTANCE_NAMES", "InternalsChanged", "check_instance"]
+
+_C = TypeVar("_C", bound=type)
+
+
+class InternalsChanged(RuntimeError):
+    """
+    An installed library lacks a private name that twisted_lwstp relies on:
+    its version is one twisted_lwstp does not support yet.
+    """
+
+
+def _version(distribution: str) -> str:
+    if distribution == "asyncio":
+        return f"Python {sys.version.split()[0]}"
+    try:
+        return f"{distribution} {importlib.metadata.version(distribution)}"
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a checkout
+        return f"{distribution} (version unknown)"
+
+
+def _missing(owner: object, name: str, distribution: str) -> InternalsChanged:
+    where = getattr(owner, "__qualname__", None) or getattr(owner, "__name__", repr(owner))
+    module = getattr(owner, "__module__", None)
+    if module and not isinstance(owner, type(sys)):
+        where = f"{module}.{where}"
+    return InternalsChanged(
+        f"twisted_lwstp relies on {where}.{name}, which {_version(distribution)} does "
+        "not have; see docs/reference/supported.md for the versions twisted_lwstp supports"
+    )
+
+
+#: Class attributes, methods and module functions, checked at import:
+#: (owner, names, the distribution that ships them).
+CLASS_NAMES: list[tuple[object, tuple[str, ...], str]] = [
+    # The write path (twisted_lwstp._eager).
+    (abstract, ("_dataMustBeBytes",), "twisted"),
+    (abstract.FileDescriptor, ("_writeDisconnected", "_writeDisconnecting",
+                               "_maybePauseProducer"), "twisted"),
+    # tcp._AbortingMixin's flag, read by every eager write.
+    (tcp.Server, ("_aborting", "_fromConnectedSocket"), "twisted"),
+    (tcp.Client, ("_aborting",), "twisted"),
+    (unix.Server, ("_aborting", "_fromConnectedSocket"), "twisted"),
+    (unix.Client, ("_aborting",), "twisted"),
+    (tcp.Connector, ("_makeTransport",), "twisted"),
+    (unix.Connector, ("_makeTransport",), "twisted"),
+    (tcp.Port, ("_fromListeningDescriptor",), "twisted"),
+    (unix.Port, ("_fromListeningDescriptor",), "twisted"),
+    (posixbase.PosixReactorBase, ("_supportedAddressFamilies",), "twisted"),
+    # The reactor's pool (twisted_lwstp.reactor).
+    (base.ReactorBase, ("_initThreadPool", "_threadpoolStartupID", "_stopThreadPool"),
+     "twisted"),
+    # The asyncio reactor's timers (twisted_lwstp.asyncioreactor).
+    (AsyncioSelectorReactor, ("_reschedule",), "twisted"),
+    # Twisted's pool surface that twisted_lwstp.compat mirrors: its testing
+    # hook and its legacy queue property.
+    (TwistedThreadPool, ("_pool", "_queue"), "twisted"),
+]
+
+#: Instance attributes, checked on each class's first instance.  A class
+#: is checked against every entry whose class it is a subclass of.
+INSTANCE_NAMES: list[tuple[type, tuple[str, ...], str]] = [
+    (abstract.FileDescriptor, ("_tempDataBuffer", "_tempDataLen"), "twisted"),
+    # unix._SendmsgMixin's queue of file descriptors to pass; TCP
+    # connections have none (see write_idle).
+    (unix.Server, ("_sendmsgQueue",), "twisted"),
+    (unix.Client, ("_sendmsgQueue",), "twisted"),
+    (AsyncioSelectorReactor, ("_asyncioEventloop",), "twisted"),
+]
+
+
+def check_class_names(names: list[tuple[object, tuple[str, ...], str]]) -> None:
+    """
+    Raise L{InternalsChanged} for the first name that its owner lacks.
+    """
+    for owner, attributes, distribution in names:
+        for name in attributes:
+            if not hasattr(owner, name):
+                raise _missing(owner, name, distribution)
+
+
+_checked: set[type] = set()
+
+
+def check_instance(obj: object,
+                   names: list[tuple[type, tuple[str, ...], str]] = INSTANCE_NAMES) -> None:
+    """
+    On the first instance of its class, check that C{obj} has every
+    instance attribute L{INSTANCE_NAMES} lists for its class's bases.
+
+    @raise InternalsChanged: one is missing.
+    """
+    cls = type(obj)
+    if cls in _checked:
+        return
+    for owner, attributes, distribution in names:
+        if isinstance(obj, owner):
+            for name in attributes:
+                if not hasattr(obj, name):
+                    raise _missing(owner, name, distribution)
+    _checked.add(cls)
+
+
+check_class_names(CLASS_NAMES)
+
+
+# -- the write path (reactor thread) -------------------------------------
+
+#: Twisted's check that written data is bytes (raises TypeError).
+data_must_be_bytes: Callable[[object], None] = abstract._dataMustBeBytes
+
+
+def write_idle(transport: Any) -> bool:
+    """
+    Whether nothing stands between a new write and the kernel: nothing
+    buffered, no close, half-close or abort pending, no file descriptors
+    waiting to be passed (Unix), and the write side still open.
+    """
+    return not (
+        transport._tempDataLen
+        or transport.dataBuffer
+        or transport.disconnecting
+        or transport._writeDisconnecting
+        or transport._writeDisconnected
+        or transport._aborting
+        # Legitimately absent on TCP connections, which pass no file
+        # descriptors; check_instance proves Unix ones have it.
+        or getattr(transport, "_sendmsgQueue", None)
+    )
+
+
+def buffer_unsent(transport: Any, rest: bytes) -> None:
+    """
+    Queue bytes the kernel did not take behind the transport's buffer, as
+    C{FileDescriptor.write} does, pausing a streaming producer past
+    C{bufferSize}.
+    """
+    transport._tempDataBuffer.append(rest)
+    transport._tempDataLen += len(rest)
+    transport._maybePauseProducer()
+
+
+def makes_transport(cls: _C) -> _C:
+    """
+    Class decorator for a connector: its C{make_transport} method is the
+    one Twisted's connector calls to build the client connection.
+    """
+    cls._makeTransport = cls.make_transport  # type: ignore[attr-defined]
+    return cls
+
+
+def port_from_descriptor(port_class: Any, *args: Any) -> Any:
+    """A listening port adopted from a descriptor (C{adoptStreamPort})."""
+    return port_class._fromListeningDescriptor(*args)
+
+
+def server_from_socket(server_class: Any, *args: Any) -> Any:
+    """A connection adopted from a descriptor (C{adoptStreamConnection})."""
+    return server_class._fromConnectedSocket(*args)
+
+
+def supported_families(reactor: Any) -> Any:
+    """The address families a POSIX reactor adopts descriptors of."""
+    return reactor._supportedAddressFamilies
+
+
+# -- the reactor's pool (reactor thread) ----------------------------------
+
+
+def inits_thread_pool(cls: _C) -> _C:
+    """
+    Class decorator for a reactor: its C{init_thread_pool} method is the
+    one C{ReactorBase.getThreadPool} calls to make the pool lazily.
+    """
+    cls._initThreadPool = cls.init_thread_pool  # type: ignore[attr-defined]
+    return cls
+
+
+def attach_pool(reactor: Any, pool: Any) -> None:
+    """
+    Make C{pool} the reactor's, started when it runs (at once if it runs)
+    and stopped during shutdown, as C{ReactorBase} does with its own.
+    """
+    reactor.threadpool = pool
+    reactor._threadpoolStartupID = reactor.callWhenRunning(pool.start)
+    reactor.threadpoolShutdownID = reactor.addSystemEventTrigger(
+        "during", "shutdown", reactor._stopThreadPool
+    )
+
+
+def detach_pool(reactor: Any) -> None:
+    """
+    Forget the reactor's pool and its start and stop triggers (the pool is
+    left as it is: the caller has checked it never worked).
+    """
+    for trigger in (reactor._threadpoolStartupID, reactor.threadpoolShutdownID):
+        if trigger is not None:
+            try:
+                reactor.removeSystemEventTrigger(trigger)
+            except ValueError:
+                pass  # fired already: the reactor runs
+    reactor._threadpoolStartupID = None
+    reactor.threadpoolShutdownID = None
+    reactor.threadpool = None
+
+
+# -- the asyncio reactor (reactor thread) -----------------------------------
+
+
+def asyncio_loop(reactor: AsyncioSelectorReactor) -> asyncio.AbstractEventLoop:
+    """The asyncio loop a Twisted asyncio reactor runs on (any thread)."""
+    check_instance(reactor)
+    loop: asyncio.AbstractEventLoop = reactor._asyncioEventloop
+    return loop
+
+
+def rescheduler(reactor: AsyncioSelectorReactor) -> Callable[[], None]:
+    """
+    The reactor's method that gives its earliest timed call an asyncio
+    timer (to be called after running calls that may have added one).
+    """
+    method: Callable[[], None] = reactor._reschedule
+    return method
+
+
+# -- Twisted's pool surface (any thread) -----------------------------------
+
+
+def testing_team(pool: Any, limit: Callable[[], int],
+                 factory: Callable[..., Any]) -> Any:
+    """
+    The team that Twisted's C{ThreadPool._pool} testing hook makes, when
+    the pool's class sets that hook; else None.
+    """
+    hook = pool._pool
+    return None if hook is None else hook(limit, factory)
+
+
+# -- pytest and pytest-twisted (pytest's main thread) -----------------------
+
+
+def pytest_twisted_install(installer: Callable[[], Any], reactor_type: type) -> None:
+    """
+    Install a reactor as pytest-twisted's own C{--reactor} choices are
+    installed (it then drives the reactor from its greenlet).
+    """
+    import pytest_twisted
+
+    if not hasattr(pytest_twisted, "_install_reactor"):
+        raise _missing(pytest_twisted, "_install_reactor", "pytest-twisted")
+    pytest_twisted._install_reactor(reactor_installer=installer, reactor_type=reactor_type)
+
+
+def option_choices_holders(option: Any) -> list[Any]:
+    """
+    Where a pytest option keeps its C{choices}: its argparse action (pytest
+    9 and later) or its keyword arguments (earlier pytest).  Each may be
+    absent, depending on pytest's version.
+    """
+    return [holder for holder in (getattr(option, "_action", None),
+                                  getattr(option, "_attrs", None)) if holder is not None]
