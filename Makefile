@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test venv clean bench bench-plot soak docs graphviz lint mutants
+.PHONY: run test venv clean bench bench-plot soak docs graphviz lint mutants matrix
 
 venv: $(STAMP)
 
@@ -70,5 +70,16 @@ mutants: $(STAMP)
 	$(PY) -m benchmarks.mutants > docs/benchmarks/mutants.txt
 	@cat docs/benchmarks/mutants.txt | head -40
 
+# The version matrix (issue 23; not part of `make test`): the pytest suite
+# on Python 3.11, 3.12 and 3.13, each with the lowest Twisted that
+# pyproject.toml admits and the latest (noxfile.py).  pyenv's interpreters
+# are put on PATH where pyenv has them.  One leg:
+#   make matrix NOX_ARGS='-s "tests-3.12(twisted=\'lowest\')"'
+PYENV_BINS := $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.1[123].*/bin)
+NOX_ARGS ?=
+matrix: $(STAMP)
+	$(PY) -m pip install --quiet 'nox>=2024.10.9'
+	PATH="$(subst $(eval) ,:,$(PYENV_BINS)):$$PATH" $(PY) -m nox $(NOX_ARGS)
+
 clean:
-	rm -rf $(VENV) _trial_temp* .pytest_cache mutants
+	rm -rf $(VENV) _trial_temp* .pytest_cache mutants .nox
