@@ -73,8 +73,8 @@ mutants: $(STAMP)
 # The version matrix (issue 23; not part of `make test`): the pytest suite
 # on Python 3.11, 3.12 and 3.13, each with the lowest Twisted that
 # pyproject.toml admits and the latest (noxfile.py).  pyenv's interpreters
-# are put on PATH where pyenv has them.  One leg:
-#   make matrix NOX_ARGS='-s "tests-3.12(twisted=\'lowest\')"'
+# are put on PATH where pyenv has them.  One Python's two legs:
+#   make matrix NOX_ARGS="-s tests-3.12"
 PYENV_BINS := $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.1[123].*/bin)
 NOX_ARGS ?=
 matrix: $(STAMP)

@@ -4,8 +4,8 @@ Python 3.11, 3.12 and 3.13, each with the lowest Twisted that
 pyproject.toml admits and with the latest.  Not part of ``make test``.
 
 Each leg is a fresh virtual environment of nox's; the Makefile puts
-pyenv's interpreters on PATH.  ``nox -s "tests-3.12(twisted='lowest')"``
-runs one leg; arguments after ``--`` go to pytest.
+pyenv's interpreters on PATH.  ``nox -s tests-3.12`` runs one Python's
+two legs; arguments after ``--`` go to pytest.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def tests(session: nox.Session, twisted: str) -> None:
     """The pytest suite on one Python with one Twisted."""
     # One resolution, so that the Twisted asked for is the one installed;
     # compat mode puts the checkout on sys.path, for Twisted's plugin scan.
-    session.install("-e", ".[test]", TWISTED[twisted], "--config-settings",
+    session.install("-e", ".[test,bench]", TWISTED[twisted], "--config-settings",
                     "editable_mode=compat")
     session.run("python", "-c", "import sys, twisted; print('Python', sys.version.split()[0],"
                 " 'Twisted', twisted.__version__)")

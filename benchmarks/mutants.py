@@ -17,8 +17,18 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
 MUTMUT = os.path.join(os.path.dirname(sys.executable), "mutmut")
-#: mutmut's verdicts, as ``mutmut results`` names them.
-KILLED = {"killed", "timeout"}
+#: mutmut's verdicts, as ``mutmut results`` names them.  A timeout is
+#: neither a kill nor a survivor: the mutant made a test hang, which may be
+#: the mutant's doing or the bound's, so it is reported apart and left out
+#: of the score.
+KILLED = "killed"
+SURVIVED = "survived"
+
+
+def score(counts: Counter[str]) -> str:
+    """killed / (killed + survived), as a percentage, or '-' if neither."""
+    judged = counts[KILLED] + counts[SURVIVED]
+    return f"{100 * counts[KILLED] / judged:.1f}%" if judged else "-"
 
 
 def results() -> list[tuple[str, str]]:
@@ -64,18 +74,18 @@ def main() -> None:
     by_module: dict[str, Counter[str]] = defaultdict(Counter)
     for name, verdict in found:
         by_module[module_of(name)][verdict] += 1
-    tested = sum(n for v, n in verdicts.items() if v not in {"no tests", "skipped", "not checked"})
-    killed = sum(verdicts[v] for v in KILLED)
     print(f"mutmut report, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"mutants: {len(found)}; " + ", ".join(f"{v}: {n}" for v, n in sorted(verdicts.items())))
-    if tested:
-        print(f"score (killed or timed out / tested): {killed}/{tested} = {100 * killed / tested:.1f}%")
+    print(f"score (killed / (killed + survived); timeouts apart): "
+          f"{verdicts[KILLED]}/{verdicts[KILLED] + verdicts[SURVIVED]} = {score(verdicts)}")
     print()
     width = max(len(m) for m in by_module)
-    print(f"{'module':<{width}}  " + "  ".join(f"{v:>9}" for v in sorted(verdicts)))
+    print(f"{'module':<{width}}  " + "  ".join(f"{v:>9}" for v in sorted(verdicts))
+          + f"  {'score':>7}")
     for module in sorted(by_module):
         row = by_module[module]
-        print(f"{module:<{width}}  " + "  ".join(f"{row[v]:>9}" for v in sorted(verdicts)))
+        print(f"{module:<{width}}  " + "  ".join(f"{row[v]:>9}" for v in sorted(verdicts))
+              + f"  {score(row):>7}")
     print()
     for verdict in ("survived", "no tests"):
         names = [n for n, v in found if v == verdict]

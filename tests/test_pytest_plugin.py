@@ -14,8 +14,13 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 
+import pytest
+from twisted.internet.error import ReactorAlreadyInstalledError
 from twisted.trial.unittest import SynchronousTestCase
+
+from twisted_lwstp import _internals, _pytest_plugin
 
 from ._helpers import temp_dir
 
@@ -203,3 +208,54 @@ class PytestReactorAlreadyInstalledTests(SynchronousTestCase):
             proc = self.run_after(installer, option)
             self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
             self.assertIn("1 passed", proc.stdout)
+
+
+class InstallUnitTests(SynchronousTestCase):
+    """
+    The plugin's installer, in this process (where mutation testing sees
+    it): whatever reactor this run installed stands in for "installed
+    already".
+    """
+
+    def setUp(self) -> None:
+        from twisted.internet import reactor
+
+        self.installed = type(reactor)
+        self.handed: list[type] = []
+
+        def record(installer: Callable[[], object], reactor_type: type) -> None:
+            installer()
+            self.handed.append(reactor_type)
+
+        self.patch(_internals, "pytest_twisted_install", record)
+
+    def already(self) -> None:
+        raise ReactorAlreadyInstalledError("installed already")
+
+    def test_another_reactor_refused_naming_both(self) -> None:
+        class Wanted:
+            pass
+
+        with self.assertRaises(pytest.UsageError) as caught:
+            _pytest_plugin._install("lwstp", self.already, Wanted)
+        message = str(caught.exception)
+        self.assertIn(f"pytest --reactor=lwstp needs {__name__}.", message)
+        self.assertIn("Wanted, but ", message)
+        self.assertIn(f"{self.installed.__module__}.{self.installed.__qualname__} is installed "
+                      "already", message)
+        self.assertEqual(self.handed, [])
+
+    def test_the_reactor_asked_for_is_handed_to_pytest_twisted(self) -> None:
+        _pytest_plugin._install("lwstp", self.already, self.installed)
+        self.assertEqual(self.handed, [self.installed])
+
+    def test_each_name_asks_for_its_own_reactor(self) -> None:
+        from twisted_lwstp import asyncioreactor, reactor
+
+        asked: list[tuple[str, object, type]] = []
+        self.patch(_pytest_plugin, "_install", lambda *a: asked.append(a))
+        _pytest_plugin.REACTORS["lwstp"]()
+        _pytest_plugin.REACTORS["lwstp-asyncio"]()
+        self.assertEqual(asked, [("lwstp", reactor.install, reactor.LwstpReactor),
+                                 ("lwstp-asyncio", asyncioreactor.install,
+                                  asyncioreactor.LwstpAsyncioReactor)])

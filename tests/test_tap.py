@@ -138,8 +138,10 @@ class TwistdUsageErrorTests(SynchronousTestCase):
             output = proc.stdout + proc.stderr
             self.assertEqual(proc.returncode, 1, output)
             self.assertNotIn("Traceback", output)
-            last = [line for line in output.splitlines() if line.strip()][-1]
-            self.assertIn(argv[0], last)
+            lines = [line for line in output.splitlines() if line.strip()]
+            self.assertEqual(len(lines), 1, output)  # not the whole usage
+            self.assertTrue(lines[0].startswith("twistd lwstp: "), lines[0])
+            self.assertIn(argv[0], lines[0])
             with socket.socket() as s:
                 self.assertNotEqual(s.connect_ex(("127.0.0.1", port)), 0)
 

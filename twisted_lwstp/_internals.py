@@ -66,7 +66,7 @@ def _missing(owner: object, name: str, distribution: str) -> InternalsChanged:
         where = f"{module}.{where}"
     return InternalsChanged(
         f"twisted_lwstp relies on {where}.{name}, which {_version(distribution)} does "
-        "not have; see docs/reference/supported.md for the versions twisted_lwstp supports"
+        "not have; see docs/supported.md for the versions twisted_lwstp supports"
     )
 
 

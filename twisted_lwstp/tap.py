@@ -105,6 +105,20 @@ class Options(usage.Options):
         """
         self["allow-origin"].append(origin)
 
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """
+        As C{usage.Options.parseOptions}; but as twistd's subcommand, a bad
+        option ends the process at once with status 1 and one line naming
+        it, whatever the Twisted (twistd before 26.10 printed the whole
+        usage and exited 0).  Used on its own, it raises C{UsageError}.
+        """
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            if self.parent is None:
+                raise
+            raise SystemExit(f"twistd lwstp: {e}") from None
+
     def postOptions(self) -> None:
         from twisted.internet import reactor
 
