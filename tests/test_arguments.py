@@ -28,7 +28,7 @@ class ConstructorArgumentTests(SynchronousTestCase):
         ({"threads": True}, TypeError, "threads must be an int, not bool"),
         ({"max_queue_depth": -1}, ValueError, "max_queue_depth must be >= 0, got -1"),
         ({"max_queue_depth": None}, TypeError, "max_queue_depth must be an int, not NoneType"),
-        ({"name": ""}, TypeError, "name must be a non-empty str"),
+        ({"name": ""}, ValueError, "name must be a non-empty str"),
         ({"name": 7}, TypeError, "name must be a non-empty str"),
         ({"sync_timeout": 0}, ValueError, "sync_timeout must be > 0"),
         ({"sync_timeout": -1.5}, ValueError, "sync_timeout must be > 0"),

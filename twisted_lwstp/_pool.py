@@ -78,7 +78,11 @@ class ThreadPool(TwistedPoolFacade):
     @param max_queue_depth: How many tasks may wait for a thread (>= 0);
         a task that finds an idle worker never waits.
     @param name: The pool's name; workers are named C{<name>-<n>}.
-    @param reactor: The reactor whose thread owns the pool.
+    @param reactor: The reactor whose thread owns the pool.  Without it,
+        the global C{twisted.internet.reactor} is imported, which installs
+        Twisted's default reactor if none is installed yet: install the
+        reactor you want (C{twisted_lwstp.reactor.install()}, say) first, or
+        a later install raises C{ReactorAlreadyInstalledError}.
     @param sync_timeout: Seconds a task may stay blocked in SYNC before it
         is stopped.
     @param clock: Returns the current time in seconds; defaults to the
@@ -111,8 +115,10 @@ class ThreadPool(TwistedPoolFacade):
             if low > nthreads:
                 raise ValueError(f"min_threads ({low}) must be <= threads ({nthreads})")
         depth = check_int("max_queue_depth", max_queue_depth, 0)
-        if not isinstance(name, str) or not name:
+        if not isinstance(name, str):
             raise TypeError(f"name must be a non-empty str, got {name!r}")
+        if not name:
+            raise ValueError("name must be a non-empty str, got ''")
         if isinstance(sync_timeout, bool) or not isinstance(sync_timeout, (int, float)):
             raise TypeError(
                 f"sync_timeout must be a number, not {type(sync_timeout).__name__}"

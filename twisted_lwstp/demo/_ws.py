@@ -50,8 +50,10 @@ class CountingProtocol(TaskOwnerMixin):
     """
     One WebSocket connection owning one counting task.  At every SYNC it
     sends C{pos <N>}; when the task ends, C{finished <N>} or C{stopped <N>}
-    and a close with code 1000.  If the pool refuses the task, it closes
-    with 1013 and a reason naming the cause.
+    and a close with code 1000.  If the pool refuses the task (no fair
+    share left, the queue full, or shutting down), there is no WebSocket:
+    the upgrade request is answered C{503 Service Unavailable} with
+    C{Retry-After} and the cause (L{CountingFactory.admit}).
     """
 
     task: Task | None = None
