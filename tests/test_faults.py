@@ -227,6 +227,11 @@ class ReactorStopTests(SynchronousTestCase):
         script = textwrap.dedent(
             """
             import os, signal, threading
+
+            # As a shell's foreground job: a background job (make ... &)
+            # starts with SIGINT ignored, and Twisted then leaves SIGINT
+            # alone, so that Ctrl-C could never stop this program.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             from twisted.internet import reactor
             from twisted_lwstp import TaskReturn, ThreadPool
 
