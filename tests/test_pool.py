@@ -1,5 +1,5 @@
 """
-The rules of MODEL.md, one or more tests each, driven deterministically
+The rules of docs/explanation/model.md, one or more tests each, driven deterministically
 through L{twisted_lwstp.testing.PoolHarness}: no real threads, no sleeps.
 """
 

@@ -1,5 +1,5 @@
 """
-MODEL.md rule 14, deterministically: on-demand workers, min/max, and
+model rule 14, deterministically: on-demand workers, min/max, and
 resizing while tasks run, wait in SYNC and wait in the queue.  Nothing is
 interrupted, FIFO holds, cleanup runs exactly once.
 """

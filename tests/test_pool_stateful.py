@@ -1,7 +1,7 @@
 """
 A hypothesis state machine drives random sequences of enqueue, check-in,
 sync, task_sync, dequeue, owner close, pause/resume, sync timeout, finish
-and destroy through a stepped pool, against a plain model of MODEL.md.
+and destroy through a stepped pool, against a plain model of the rules of docs/explanation/model.md.
 
 After every step it checks: each task's status is exactly what the model
 predicts (so only legal transitions happen), cleanup ran at most once and

@@ -11,7 +11,7 @@ C{# LOCK} / C{# UNLOCK} there, as lws marks its own).
 
 State owned (all guarded by C{_lock}): the wait queue, the idle workers,
 the list of workers and the pool's size (most, min, workers staffed and to
-dismiss: MODEL.md rule 14), the mailbox of events for the reactor, the
+dismiss: model rule 14), the mailbox of events for the reactor, the
 counters behind C{diagnose()}, the finishing flag, and of each task its
 C{_status}, C{_stop}, C{_outlive}, C{owner} and C{_worker}.
 
@@ -206,7 +206,7 @@ class PoolCore:
             self._idle.append(worker)
         return None
 
-    # -- size (MODEL.md rule 14) -------------------------------------------
+    # -- size (model rule 14) -------------------------------------------
 
     def _hire_locked(self, now: float) -> Worker:
         """

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_pool -*-
 """
-Diagnostics (MODEL.md rule 10): the pool at a glance (L{Diagnosis}), and
+Diagnostics (model rule 10): the pool at a glance (L{Diagnosis}), and
 per task where its time went (C{dump_tasks}, C{dump}).
 
 Runs in: C{diagnose()} in any thread (it reads the counters under the pool
@@ -22,7 +22,7 @@ _log = Logger(namespace="twisted_lwstp")
 
 class Diagnosis(NamedTuple):
     """
-    The pool at a glance (MODEL.md rule 10).
+    The pool at a glance (model rule 10).
     """
 
     running: int

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_pool,tests.test_pool_resize,tests.test_service -*-
 """
 The pool's life: starting its workers, finishing, destroying, Twisted's
-blocking C{stop}, and its size (MODEL.md rule 14: C{adjustPoolsize},
+blocking C{stop}, and its size (model rule 14: C{adjustPoolsize},
 C{min}, C{max}).
 
 Runs in: the reactor thread (C{start}, C{finish}, C{destroy}, C{stop} check
@@ -57,7 +57,7 @@ class PoolLife(Diagnostics):
     def adjustPoolsize(self, minthreads: int | None = None,
                        maxthreads: int | None = None) -> None:
         """
-        As Twisted's C{ThreadPool.adjustPoolsize} (MODEL.md rule 14): new
+        As Twisted's C{ThreadPool.adjustPoolsize} (model rule 14): new
         bounds, at any time.  Growing starts queued work at once, oldest
         first; shrinking never interrupts work: idle workers beyond the
         new most exit now, busy ones when their current task or call ends.

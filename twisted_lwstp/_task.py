@@ -44,7 +44,7 @@ class TaskHost(Protocol):
 class TaskInfo(NamedTuple):
     """
     One line of L{ThreadPool.dump_tasks}: where a task's time went
-    (MODEL.md rule 10).  Times are in milliseconds, shares in percent of the
+    (model rule 10).  Times are in milliseconds, shares in percent of the
     time the task has spent on a thread.
     """
 

@@ -2,7 +2,7 @@
 """
 An HAProxy agent (C{agent-check}): HAProxy connects to it every
 C{agent-inter} and reads one line that sets the server's state and weight.
-Ours says how much room the pool has, exactly (MODEL.md rule 7: at most
+Ours says how much room the pool has, exactly (model rule 7: at most
 C{threads + max_queue_depth} tasks), so HAProxy sends new work where
 threads are free:
 

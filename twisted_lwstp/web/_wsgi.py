@@ -11,7 +11,7 @@ thread; L{_Exchange.__call__} (the task), C{start_response}, C{write} and
 the application in a worker.  Who owns which attribute of an exchange is
 written beside it; what the worker hands over (status, headers, chunks)
 is read by the reactor only while the task waits in SYNC or is done, so
-the two never touch it at once (MODEL.md rule 1).
+the two never touch it at once (model rule 1).
 """
 
 from __future__ import annotations
