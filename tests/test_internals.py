@@ -94,7 +94,7 @@ class MissingNameTests(SynchronousTestCase):
         with self.assertRaises(InternalsChanged) as caught:
             check_class_names([(Renamed, ("_writeDisconnected", "_gone"), "twisted")])
         message = str(caught.exception)
-        self.assertIn("Renamed._gone", message)
+        self.assertIn(f"{Renamed.__module__}.{Renamed.__qualname__}._gone", message)
         self.assertIn(f"twisted {twisted.__version__}", message)
         self.assertNotIn("_writeDisconnected", message)
 
@@ -236,3 +236,157 @@ class OneModuleTests(SynchronousTestCase):
                     rel = os.path.relpath(path, PACKAGE)
                     offenders.append(f"{rel}:{node.lineno}: {used}")
         self.assertEqual(offenders, [])
+
+
+class _Transport:
+    """Every attribute write_idle reads, all saying 'nothing pending'."""
+
+    _tempDataLen = 0
+    dataBuffer = b""
+    disconnecting = 0
+    _writeDisconnecting = False
+    _writeDisconnected = False
+    _aborting = False
+
+
+class AccessorTests(SynchronousTestCase):
+    """The small functions the package reads the names through."""
+
+    def test_write_idle_is_false_for_each_thing_pending(self) -> None:
+        self.assertTrue(_internals.write_idle(_Transport()))
+        for name, value in [("_tempDataLen", 1), ("dataBuffer", b"x"), ("disconnecting", 1),
+                            ("_writeDisconnecting", True), ("_writeDisconnected", True),
+                            ("_aborting", True), ("_sendmsgQueue", [7])]:
+            transport = _Transport()
+            setattr(transport, name, value)
+            self.assertFalse(_internals.write_idle(transport), name)
+        empty_queue = _Transport()
+        empty_queue._sendmsgQueue = []  # type: ignore[attr-defined]
+        self.assertTrue(_internals.write_idle(empty_queue))
+
+    def test_buffer_unsent_appends_counts_and_may_pause(self) -> None:
+        paused: list[bool] = []
+        transport = _Transport()
+        transport._tempDataBuffer = [b"a"]  # type: ignore[attr-defined]
+        transport._tempDataLen = 1
+        transport._maybePauseProducer = lambda: paused.append(True)  # type: ignore[attr-defined]
+        _internals.buffer_unsent(transport, b"bc")
+        self.assertEqual(transport._tempDataBuffer, [b"a", b"bc"])  # type: ignore[attr-defined]
+        self.assertEqual(transport._tempDataLen, 3)
+        self.assertEqual(paused, [True])
+
+    def test_class_decorators_wire_twisteds_hooks(self) -> None:
+        @_internals.makes_transport
+        class Connector:
+            def make_transport(self) -> str:
+                return "made"
+
+        @_internals.inits_thread_pool
+        class Reactor:
+            def init_thread_pool(self) -> str:
+                return "pooled"
+
+        self.assertEqual(Connector()._makeTransport(), "made")  # type: ignore[attr-defined]
+        self.assertEqual(Reactor()._initThreadPool(), "pooled")  # type: ignore[attr-defined]
+
+    def test_attach_and_detach_pool(self) -> None:
+        calls: list[tuple[object, ...]] = []
+
+        class Reactor:
+            _threadpoolStartupID = None
+            threadpoolShutdownID = None
+            threadpool = None
+
+            def _stopThreadPool(self) -> None:
+                pass
+
+            def callWhenRunning(self, f: object) -> str:
+                calls.append(("running", f))
+                return "started-id"
+
+            def addSystemEventTrigger(self, *args: object) -> str:
+                calls.append(("trigger", *args))
+                return "stop-id"
+
+            def removeSystemEventTrigger(self, trigger: str) -> None:
+                calls.append(("removed", trigger))
+                if trigger == "stop-id":
+                    raise ValueError("fired already")
+
+        class Pool:
+            def start(self) -> None:
+                pass
+
+        reactor, pool = Reactor(), Pool()
+        _internals.attach_pool(reactor, pool)
+        self.assertIs(reactor.threadpool, pool)
+        self.assertEqual(reactor._threadpoolStartupID, "started-id")
+        self.assertEqual(reactor.threadpoolShutdownID, "stop-id")
+        self.assertEqual(calls, [("running", pool.start),
+                                 ("trigger", "during", "shutdown", reactor._stopThreadPool)])
+        del calls[:]
+        _internals.detach_pool(reactor)
+        self.assertEqual(calls, [("removed", "started-id"), ("removed", "stop-id")])
+        self.assertIsNone(reactor.threadpool)
+        self.assertIsNone(reactor._threadpoolStartupID)
+        self.assertIsNone(reactor.threadpoolShutdownID)
+
+    def test_asyncio_loop_checks_the_reactor(self) -> None:
+        from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+
+        class Unbuilt(AsyncioSelectorReactor):  # type: ignore[misc]
+            pass
+
+        with self.assertRaises(InternalsChanged) as caught:
+            _internals.asyncio_loop(Unbuilt.__new__(Unbuilt))
+        self.assertIn("_asyncioEventloop", str(caught.exception))
+
+    def test_testing_team_calls_the_hook_with_both_arguments(self) -> None:
+        def limit() -> int:
+            return 1
+
+        def factory() -> None:
+            pass
+
+        class Hooked:
+            @staticmethod
+            def _pool(current_limit: object, thread_factory: object) -> object:
+                return ("team", current_limit, thread_factory)
+
+        class Plain:
+            _pool = None
+
+        self.assertEqual(_internals.testing_team(Hooked(), limit, factory),
+                         ("team", limit, factory))
+        self.assertIsNone(_internals.testing_team(Plain(), limit, factory))
+
+    def test_pytest_twisted_install_forwards_both_arguments(self) -> None:
+        import pytest_twisted
+
+        seen: list[tuple[object, object]] = []
+
+        def installer() -> None:
+            pass
+
+        self.patch(pytest_twisted, "_install_reactor",
+                   lambda reactor_installer, reactor_type: seen.append(
+                       (reactor_installer, reactor_type)))
+        _internals.pytest_twisted_install(installer, int)
+        self.assertEqual(seen, [(installer, int)])
+
+    def test_versions_name_the_distribution(self) -> None:
+        import sys
+
+        self.assertEqual(_internals._version("asyncio"), f"Python {sys.version.split()[0]}")
+        self.assertEqual(_internals._version("twisted"), f"twisted {twisted.__version__}")
+
+    def test_a_missing_name_on_an_instance_names_its_repr(self) -> None:
+        class Thing:
+            __slots__ = ()
+
+            def __repr__(self) -> str:
+                return "<the thing>"
+
+        with self.assertRaises(InternalsChanged) as caught:
+            check_class_names([(Thing(), ("_gone",), "twisted")])
+        self.assertIn(f"{__name__}.<the thing>._gone", str(caught.exception))

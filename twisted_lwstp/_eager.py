@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from twisted.internet import main, tcp, unix
+from twisted.internet import tcp, unix
 
 from . import _internals
 
@@ -59,8 +59,9 @@ class EagerWrites:
     streamingProducer: bool
     bufferSize: int
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args: Any) -> None:
+        # (Twisted makes its connections with positional arguments only.)
+        super().__init__(*args)
         # Once per class: the buffer attributes this relies on exist.
         _internals.check_instance(self)
 
@@ -118,12 +119,14 @@ class EagerWrites:
 
     def _send_eagerly(self, data: bytes) -> None:
         sent = self.writeSomeData(data)  # type: ignore[attr-defined]
-        if isinstance(sent, Exception) or sent < 0:
+        if isinstance(sent, Exception):
             # The send consumed the socket's pending error (a reset, say):
             # the kernel reports it once.  Keep it for the reactor, which
             # reports it from its next doRead or doWrite, never from inside
             # write(); until then the bytes are buffered like any others.
-            error = sent if isinstance(sent, Exception) else main.CONNECTION_LOST
+            # (TCP's and Unix's writeSomeData return a count or an
+            # exception, never a negative count.)
+            error = sent
 
             def report(*args: object) -> Exception:
                 return error
