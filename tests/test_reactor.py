@@ -13,8 +13,9 @@ import subprocess
 import sys
 import textwrap
 
-import twisted
 from twisted.trial.unittest import SynchronousTestCase
+
+import twisted
 
 #: The installed Twisted's (major, minor).
 TWISTED = tuple(int(part) for part in twisted.__version__.split(".")[:2])

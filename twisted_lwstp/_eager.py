@@ -59,9 +59,8 @@ class EagerWrites:
     streamingProducer: bool
     bufferSize: int
 
-    def __init__(self, *args: Any) -> None:
-        # (Twisted makes its connections with positional arguments only.)
-        super().__init__(*args)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         # Once per class: the buffer attributes this relies on exist.
         _internals.check_instance(self)
 
