@@ -3,7 +3,8 @@ twisted_lwstp: libwebsockets' threadpool for Twisted.
 
 Tasks bound to a connection run in worker threads, check in to learn
 whether to stop, sync with the reactor so their owner can send what they
-made, and are reaped by the reactor thread.  See the model (C{docs/explanation/model.md}), whose numbered rules the code cites.
+made, and are reaped by the reactor thread.  See the model
+(C{docs/explanation/model.md}), whose numbered rules the code cites.
 """
 
 from ._diagnostics import Diagnosis
