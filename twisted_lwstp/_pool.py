@@ -72,7 +72,8 @@ from ._worker import ThreadRunner, WorkerRunner
 class ThreadPool(TwistedPoolFacade):
     """
     A pool of worker threads running tasks bound to owners, in the manner of
-    libwebsockets' threadpool.  See the rules of C{docs/explanation/model.md} and the module docstring.
+    libwebsockets' threadpool.  See the rules of
+    C{docs/explanation/model.md} and the module docstring.
 
     @param threads: How many worker threads (an int >= 1).
     @param max_queue_depth: How many tasks may wait for a thread (>= 0);
