@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from twisted.internet.error import ReactorAlreadyInstalledError
@@ -259,3 +260,79 @@ class InstallUnitTests(SynchronousTestCase):
         self.assertEqual(asked, [("lwstp", reactor.install, reactor.LwstpReactor),
                                  ("lwstp-asyncio", asyncioreactor.install,
                                   asyncioreactor.LwstpAsyncioReactor)])
+
+
+class _Action:
+    def __init__(self, choices: tuple[str, ...] | None) -> None:
+        self.choices = choices
+
+
+class _Option:
+    """A pytest option as the plugin reads it: its names and the holders
+    of its choices (pytest 9's action; earlier pytest's keyword dict)."""
+
+    def __init__(self, name: str, action: _Action | None = None,
+                 attrs: dict[str, Any] | None = None) -> None:
+        self._names = [name]
+        self._action = action
+        self._attrs = attrs
+
+    def names(self) -> list[str]:
+        return self._names
+
+
+class _Parser:
+    def __init__(self, options: list[_Option]) -> None:
+        self.options = options
+        self.asked: list[str] = []
+
+    def getgroup(self, name: str) -> _Parser:
+        self.asked.append(name)
+        return self
+
+
+class OptionTests(SynchronousTestCase):
+    """
+    The plugin's registration and its widening of pytest-twisted's
+    C{--reactor} choices, in this process.
+    """
+
+    def test_register_adds_both_reactors_to_pytest_twisteds_table(self) -> None:
+        import pytest_twisted
+
+        table: dict[str, Any] = {"default": object()}
+        self.patch(pytest_twisted, "reactor_installers", table)
+        _pytest_plugin._register()
+        self.assertEqual(set(table), {"default", "lwstp", "lwstp-asyncio"})
+        self.assertIs(table["lwstp"], _pytest_plugin._install_lwstp)
+        self.assertIs(table["lwstp-asyncio"], _pytest_plugin._install_lwstp_asyncio)
+
+    def test_reactor_choices_widened_in_both_holders_and_nothing_else(self) -> None:
+        other = _Option("--other", _Action(("a",)), {"choices": ("a",)})
+        reactor = _Option("--reactor", _Action(("default", "lwstp")), {"choices": ("default",)})
+        later = _Option("--reactor", _Action(("default",)))
+        parser = _Parser([other, reactor, later])
+        _pytest_plugin.pytest_addoption(parser)  # type: ignore[arg-type]
+        self.assertEqual(parser.asked, ["twisted"])
+        self.assertEqual(other._action.choices, ("a",))  # type: ignore[union-attr]
+        self.assertEqual(other._attrs, {"choices": ("a",)})
+        self.assertEqual(reactor._action.choices,  # type: ignore[union-attr]
+                         ("default", "lwstp", "lwstp-asyncio"))
+        self.assertEqual(reactor._attrs, {"choices": ("default", "lwstp", "lwstp-asyncio")})
+        self.assertEqual(later._action.choices,  # type: ignore[union-attr]
+                         ("default", "lwstp", "lwstp-asyncio"))
+
+    def test_choices_left_alone_when_already_wide_or_free(self) -> None:
+        wide = ("lwstp-asyncio", "default", "lwstp")
+        done = _Option("--reactor", _Action(wide))
+        free = _Option("--reactor", _Action(None), {"choices": None})
+        _pytest_plugin.pytest_addoption(_Parser([done, free]))  # type: ignore[arg-type]
+        self.assertIs(done._action.choices, wide)  # type: ignore[union-attr]
+        self.assertIsNone(free._action.choices)  # type: ignore[union-attr]
+        self.assertEqual(free._attrs, {"choices": None})
+
+    def test_nothing_widened_without_pytest_twisted(self) -> None:
+        self.patch(_pytest_plugin, "REACTORS", {})
+        option = _Option("--reactor", _Action(("default",)))
+        _pytest_plugin.pytest_addoption(_Parser([option]))  # type: ignore[arg-type]
+        self.assertEqual(option._action.choices, ("default",))  # type: ignore[union-attr]
