@@ -78,6 +78,14 @@ class EagerEdgeTests(_ReactorCase):
         tcp_port = reactor.adoptStreamPort(tcp.fileno(), socket.AF_INET, protocol.Factory())
         self.addCleanup(tcp_port.stopListening)
         self.assertIs(tcp_port.reactor, reactor)
+        client = socket.create_connection(tcp.getsockname())
+        self.addCleanup(client.close)
+        accepted, _ = tcp.accept()
+        self.addCleanup(accepted.close)
+        connection = reactor.adoptStreamConnection(accepted.fileno(), socket.AF_INET,
+                                                   protocol.Factory.forProtocol(Recorder))
+        self.addCleanup(connection.socket.close)
+        self.assertIs(connection.reactor, reactor)
 
     def test_unsupported_family_is_named(self) -> None:
         reactor = self.build()
@@ -145,7 +153,10 @@ class EagerEdgeTests(_ReactorCase):
         reactor = self.build()
         transport, _, _ = self.adopt(reactor)
         error = ConnectionLost("planted")
-        transport.writeSomeData = lambda data: error
+        send = transport.writeSomeData
+        answers = iter([error])
+        # Only the eager send fails; a later send would go through.
+        transport.writeSomeData = lambda data: next(answers, None) or send(data)
         transport.write(b"lost")
         self.assertIs(transport.doRead(), error)
         self.assertIs(transport.doWrite(), error)

@@ -96,6 +96,7 @@ class MissingNameTests(SynchronousTestCase):
         message = str(caught.exception)
         self.assertIn(f"{Renamed.__module__}.{Renamed.__qualname__}._gone", message)
         self.assertIn(f"twisted {twisted.__version__}", message)
+        self.assertIn("does not have; see docs/supported.md for the versions", message)
         self.assertNotIn("_writeDisconnected", message)
 
     def test_missing_module_function_names_the_module(self) -> None:

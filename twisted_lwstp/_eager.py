@@ -137,7 +137,7 @@ class EagerWrites:
             sent = 0
         if sent == len(data):
             return
-        _internals.buffer_unsent(self, data[sent:] if sent else data)
+        _internals.buffer_unsent(self, data[sent:])  # (bytes: [0:] is no copy)
         self.startWriting()  # type: ignore[attr-defined]
 
 
