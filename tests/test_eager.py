@@ -413,7 +413,10 @@ class EagerTransportTestsBuilder(ReactorBuilder):
                     self.transport.startTLS(cert.options())
                     self.secure = True
                 else:
-                    self.transport.write(b"tls:" + data)
+                    # Both write methods, through TLS started on the plain
+                    # connection.
+                    self.transport.writeSequence([b"tls", b":"])
+                    self.transport.write(data)
                     self.transport.loseConnection()
 
         class Client(Recorder):

@@ -324,12 +324,26 @@ class OptionTests(SynchronousTestCase):
 
     def test_choices_left_alone_when_already_wide_or_free(self) -> None:
         wide = ("lwstp-asyncio", "default", "lwstp")
+        exact = ("lwstp", "lwstp-asyncio")
         done = _Option("--reactor", _Action(wide))
+        just = _Option("--reactor", _Action(exact))
         free = _Option("--reactor", _Action(None), {"choices": None})
-        _pytest_plugin.pytest_addoption(_Parser([done, free]))  # type: ignore[arg-type]
+        _pytest_plugin.pytest_addoption(_Parser([done, just, free]))  # type: ignore[arg-type]
         self.assertIs(done._action.choices, wide)  # type: ignore[union-attr]
+        self.assertIs(just._action.choices, exact)  # type: ignore[union-attr]
         self.assertIsNone(free._action.choices)  # type: ignore[union-attr]
         self.assertEqual(free._attrs, {"choices": None})
+
+    def test_an_option_with_one_holder_only(self) -> None:
+        # pytest 9 keeps an argparse action; earlier pytest a keyword dict.
+        new, old = _Option("--reactor", _Action(("default",))), _Option("--reactor")
+        del new._attrs
+        old._attrs = {"choices": ("default",)}
+        del old._action
+        _pytest_plugin.pytest_addoption(_Parser([new, old]))  # type: ignore[arg-type]
+        self.assertEqual(new._action.choices,  # type: ignore[union-attr]
+                         ("default", "lwstp", "lwstp-asyncio"))
+        self.assertEqual(old._attrs, {"choices": ("default", "lwstp", "lwstp-asyncio")})
 
     def test_nothing_widened_without_pytest_twisted(self) -> None:
         self.patch(_pytest_plugin, "REACTORS", {})
