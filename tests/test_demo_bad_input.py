@@ -42,9 +42,11 @@ class BadInputTests(_DemoCase):
         self.assertIn("4096", client.close_reason)
         stats = self.service.factory.stats
         self.assertEqual((stats.too_big, stats.enqueued), (1, 1))
-        # Its task was stopped and reaped with the connection.
-        yield self.until(lambda: self.service.pool.diagnose().running == 0, "the task to stop")
-        self.assertEqual(stats.cleanups, 1)
+        # Its task was stopped and reaped with the connection.  (Wait for
+        # the cleanup itself: a task stops, and so leaves "running", a
+        # moment before the reactor reaps it and runs its cleanup.)
+        yield self.until(lambda: stats.cleanups == 1, "the task's cleanup")
+        self.assertEqual(self.service.pool.diagnose().running, 0)
 
     @inlineCallbacks
     def test_garbage_bytes_on_the_socket(self):
