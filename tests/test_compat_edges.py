@@ -1,0 +1,62 @@
+"""
+The Twisted pool surface of the engine (L{twisted_lwstp._compat}), in
+this process on a stepped pool (where mutation testing sees it): bad
+callables named, work handed over after C{finish()} dropped with a log
+event that names the pool and the work, and C{defer_to_thread}'s tasks
+named after what they call.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from twisted.logger import capturedLogs
+from twisted.trial.unittest import SynchronousTestCase
+
+from twisted_lwstp.testing import PoolHarness
+
+
+class CompatEdgeTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.harness = PoolHarness(threads=1, max_queue_depth=4, name="edges")
+        self.pool = self.harness.pool
+        self.pool.start()
+        self.addCleanup(self.pool.stop)
+
+    def test_a_bad_callable_is_named(self) -> None:
+        with self.assertRaises(TypeError) as caught:
+            self.pool.callInThread(5)  # type: ignore[arg-type]
+        self.assertEqual(str(caught.exception), "func must be callable, not int")
+        with self.assertRaises(TypeError) as caught:
+            self.pool.defer_to_thread("sum")  # type: ignore[arg-type]
+        self.assertEqual(str(caught.exception), "f must be callable, not str")
+
+    def test_work_after_finish_is_dropped_and_logged(self) -> None:
+        ran: list[int] = []
+
+        def work() -> None:
+            ran.append(1)
+
+        self.pool.finish()
+        with capturedLogs() as events:
+            self.pool.callInThread(work)
+        self.harness.run()
+        self.assertEqual(ran, [])
+        dropped = [e for e in events if "dropped" in e.get("log_format", "")]
+        self.assertEqual(len(dropped), 1, events)
+        self.assertEqual(dropped[0]["log_format"], "Pool {pool} is stopping: dropped {func!r}")
+        self.assertEqual(dropped[0]["pool"], "edges")
+        self.assertIs(dropped[0]["func"], work)
+
+    def test_work_before_finish_is_not_logged_as_dropped(self) -> None:
+        with capturedLogs() as events:
+            self.pool.callInThread(lambda: None)
+        self.assertEqual([e for e in events if "dropped" in e.get("log_format", "")], [])
+
+    def test_defer_to_thread_names_its_task_after_the_function(self) -> None:
+        self.pool.defer_to_thread(sum, [1, 2])
+        unnamed = functools.partial(sum, [3])
+        self.pool.defer_to_thread(unnamed)
+        names = [info.name for info in self.pool.dump_tasks()]
+        self.assertEqual(names, ["defer_to_thread sum", f"defer_to_thread {unnamed}"])
+        self.harness.run()
