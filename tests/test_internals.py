@@ -376,9 +376,6 @@ class AccessorTests(SynchronousTestCase):
         self.assertEqual(seen, [(installer, int)])
 
     def test_versions_name_the_distribution(self) -> None:
-        import sys
-
-        self.assertEqual(_internals._version("asyncio"), f"Python {sys.version.split()[0]}")
         self.assertEqual(_internals._version("twisted"), f"twisted {twisted.__version__}")
 
     def test_a_missing_name_on_an_instance_names_its_repr(self) -> None:

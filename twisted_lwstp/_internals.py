@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.test_internals -*-
 """
-Every private name of Twisted, pytest-twisted, pytest and asyncio that
-twisted_lwstp uses, looked up here and nowhere else.
+Every private name of Twisted, pytest-twisted and pytest that
+twisted_lwstp uses, looked up here and nowhere else.  (asyncio's own
+private names: none; the asyncio reactor's loop attribute is Twisted's.)
 
 A private name may be renamed or dropped in any release.  So that an
 upgrade fails loudly rather than quietly (a renamed C{_aborting} would let
@@ -51,8 +52,6 @@ class InternalsChanged(RuntimeError):
 
 
 def _version(distribution: str) -> str:
-    if distribution == "asyncio":
-        return f"Python {sys.version.split()[0]}"
     try:
         return f"{distribution} {importlib.metadata.version(distribution)}"
     except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a checkout
