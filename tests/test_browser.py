@@ -1,8 +1,10 @@
 """
 The demo page in a real browser: Debian's chromium, headless, driven over
 the DevTools protocol.  It loads C{/} from a server with small task values,
-waits until all eight bars show finished, and saves a screenshot in the
-test's temporary directory.
+waits until all eight bars show finished and the panel counts them, and
+saves a screenshot in the test's temporary directory; with tasks that never
+end, it sees the rows of queued tasks waiting and those of taken tasks
+running.
 
 Skipped only where chromium is missing and CI is not set; C{.ci/run}
 installs it, so in CI it always runs.
@@ -110,12 +112,17 @@ class BrowserTests(TestCase):
             raise SkipTest("chromium is not installed (apt-get install chromium)")
 
     @inlineCallbacks
-    def test_page_shows_eight_finished_bars(self):
+    def open_page(self, shape: TaskShape):
+        """
+        A demo server of 3 threads and a queue of 8 running C{shape}, and a
+        headless browser on its page; an C{evaluate(expression)} that
+        answers with the expression's value in the page.
+        """
         pool = ThreadPool(3, 8, "browser", reactor=reactor, sync_timeout=60)
         service = DemoService(
             serverFromString(reactor, "tcp:0:interface=127.0.0.1"),
             pool,
-            TaskShape(count=3000, checkin_every=100, sync_every=300, pause_ms=5),
+            shape,
             reactor=reactor,
         )
         service.startService()
@@ -150,26 +157,38 @@ class BrowserTests(TestCase):
                                       returnByValue=True)
             return result["result"].get("value")
 
-        states: Any = None
-        for _ in range(1200):  # up to 120 s, checked every 100 ms
-            states = yield evaluate(
-                "Array.from(document.querySelectorAll('#conns tr')).map(r => r.dataset.state)"
-            )
-            if states and len(states) == 8 and all(s == "finished" for s in states):
+        return tools, session, evaluate
+
+    @inlineCallbacks
+    def until_page_shows(self, evaluate, expression: str, expected: Any, what: str):
+        """
+        Poll C{expression} every 100 ms until it is C{expected} (up to
+        120 s), then assert it.
+        """
+        value: Any = None
+        for _ in range(1200):
+            value = yield evaluate(expression)
+            if value == expected:
                 break
             yield deferLater(reactor, 0.1, lambda: None)
-        self.assertEqual(states, ["finished"] * 8)
+        self.assertEqual(value, expected, what)
+
+    @inlineCallbacks
+    def test_page_shows_eight_finished_bars(self):
+        tools, session, evaluate = yield self.open_page(
+            TaskShape(count=3000, checkin_every=100, sync_every=300, pause_ms=5))
+        yield self.until_page_shows(
+            evaluate, STATES, ["finished"] * 8, "every row finished")
         positions = yield evaluate(
             "Array.from(document.querySelectorAll('#conns td.pos')).map(c => c.textContent)"
         )
         self.assertEqual(positions, ["3,000"] * 8)
-        # The diagnostics panel has been filled from /diag.
-        for _ in range(100):
-            threads = yield evaluate("document.getElementById('d-threads').textContent")
-            if threads == "3":
-                break
-            yield deferLater(reactor, 0.1, lambda: None)
-        self.assertEqual(threads, "3")
+        # The panel, filled from /diag, counts what the rows show.
+        yield self.until_page_shows(
+            evaluate, PANEL,
+            {"running": "0", "waiting": "0", "finished": "8", "stopped": "0", "refused": "0",
+             "threads": "3"},
+            "the panel after eight finished tasks")
 
         shot = yield tools.send("Page.captureScreenshot", session, format="png")
         png = base64.b64decode(shot["data"])
@@ -178,5 +197,24 @@ class BrowserTests(TestCase):
         with open(path_out, "wb") as f:
             f.write(png)
         self.screenshot = path_out
-        yield tools.send("Browser.close")
-        yield browser.ended
+
+    @inlineCallbacks
+    def test_rows_of_queued_tasks_wait_and_rows_of_taken_tasks_run(self):
+        # Tasks that never end: three take the threads, five stay queued.
+        tools, session, evaluate = yield self.open_page(
+            TaskShape(count=10**12, checkin_every=1, sync_every=10**12, pause_ms=20))
+        yield self.until_page_shows(
+            evaluate, f"{STATES}.sort()", ["running"] * 3 + ["waiting"] * 5,
+            "three rows running, five waiting")
+        yield self.until_page_shows(
+            evaluate, PANEL,
+            {"running": "3", "waiting": "5", "finished": "0", "stopped": "0", "refused": "0",
+             "threads": "3"},
+            "the panel with three tasks running and five waiting")
+
+
+#: The state of each row of the demo page, in order.
+STATES = "Array.from(document.querySelectorAll('#conns tr')).map(r => r.dataset.state)"
+#: The counts of the demo page's panel.
+PANEL = ("Object.fromEntries(Array.from(document.querySelectorAll('#diag b'))"
+         ".map(b => [b.id.slice(2), b.textContent]))")

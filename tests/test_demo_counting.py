@@ -30,22 +30,31 @@ class CountingTaskTests(SynchronousTestCase):
         trace, pauses = run(TaskShape(count=10, checkin_every=3, sync_every=5, pause_ms=20))
         self.assertEqual(
             trace,
-            [(3, R.CHECKING_IN), (5, R.SYNC), (6, R.CHECKING_IN), (9, R.CHECKING_IN),
+            [(0, R.SYNC), (3, R.CHECKING_IN), (5, R.SYNC), (6, R.CHECKING_IN), (9, R.CHECKING_IN),
              (10, R.SYNC), (10, R.FINISHED)],
         )
         self.assertEqual(pauses, [0.02, 0.02, 0.02])
 
     def test_count_not_a_multiple_of_sync_every_ends_without_sync(self) -> None:
         trace, _ = run(TaskShape(count=7, checkin_every=100, sync_every=5, pause_ms=0))
-        self.assertEqual(trace, [(5, R.SYNC), (7, R.FINISHED)])
+        self.assertEqual(trace, [(0, R.SYNC), (5, R.SYNC), (7, R.FINISHED)])
 
     def test_no_pause_means_no_sleep(self) -> None:
         _, pauses = run(TaskShape(count=10, checkin_every=2, sync_every=100, pause_ms=0))
         self.assertEqual(pauses, [])
 
-    def test_zero_count_finishes_at_once(self) -> None:
+    def test_zero_count_finishes_after_its_start(self) -> None:
         trace, _ = run(TaskShape(count=0))
-        self.assertEqual(trace, [(0, R.FINISHED)])
+        self.assertEqual(trace, [(0, R.SYNC), (0, R.FINISHED)])
+
+    def test_first_call_syncs_at_zero_without_counting_or_pausing(self) -> None:
+        pauses: list[float] = []
+        state = CountState(TaskShape(count=10, checkin_every=1, sync_every=5, pause_ms=20),
+                           sleep=pauses.append)
+        self.assertIs(count_task(state, S.RUNNING), R.SYNC)
+        self.assertEqual((state.pos, state.started, pauses), (0, True, []))
+        self.assertIs(count_task(state, S.RUNNING), R.CHECKING_IN)
+        self.assertEqual((state.pos, pauses), (1, [0.02]))
 
     def test_told_stopping_stops(self) -> None:
         state = CountState(TaskShape())

@@ -102,19 +102,21 @@ class StreamingTests(_DemoCase):
                         sync_every=1, pause_ms=0)
         clients = yield gatherResults([connect(self.port) for _ in range(8)])
         yield gatherResults([c.closed for c in clients])
-        expected = [f"pos {n}" for n in range(1, count + 1)] + [f"finished {count}"]
+        expected = [f"pos {n}" for n in range(count + 1)] + [f"finished {count}"]
         for client in clients:
             self.assertEqual(client.messages, expected)
             self.assertEqual(client.close_code, 1000)
         diag = yield self.diag()
         self.assertEqual((diag["running"], diag["queued"], diag["done"], diag["tasks"]), (0, 0, 0, []))
+        # The demo's own counts: what the page shows as finished.
+        self.assertEqual(diag["demo"], {"finished": 8, "stopped": 0, "refused": 0})
 
     @inlineCallbacks
     def test_last_step_not_a_sync_finishes_without_pos(self):
         self.start_demo(count=2500, checkin_every=100, sync_every=1000, pause_ms=0)
         client = yield connect(self.port)
         yield client.closed
-        self.assertEqual(client.messages, ["pos 1000", "pos 2000", "finished 2500"])
+        self.assertEqual(client.messages, ["pos 0", "pos 1000", "pos 2000", "finished 2500"])
 
     @inlineCallbacks
     def test_queue_full_refuses_with_503_before_the_upgrade(self):
@@ -138,6 +140,7 @@ class StreamingTests(_DemoCase):
         self.assertEqual(len(diag["tasks"]), 5)  # nothing was enqueued for the refused
         self.assertTrue(all(c.close_code is None for c in served))
         self.assertEqual(self.service.factory.stats.refused, 3)
+        self.assertEqual(diag["demo"], {"finished": 0, "stopped": 0, "refused": 3})
         for client in served:
             client.close()
         yield DeferredList([c.closed for c in served])
@@ -147,6 +150,8 @@ class StreamingTests(_DemoCase):
         self.start_demo(threads=1, depth=0, count=10**9, checkin_every=1000,
                         sync_every=10**9, pause_ms=50)
         client = yield connect(self.port)
+        # "pos 0": a thread took the task, and its first SYNC is over.
+        yield self.until(lambda: client.messages == ["pos 0"], "the task's start")
         diag = yield self.diag()
         self.assertEqual([t["status"] for t in diag["tasks"]], ["RUNNING"])
         self.assertTrue(diag["tasks"][0]["name"].startswith("ws 127.0.0.1:"))
@@ -229,11 +234,17 @@ class ShutdownAndPagesTests(_DemoCase):
         clients = yield gatherResults([connect(self.port) for _ in range(8)])
         yield service.stopService()
         yield gatherResults([c.closed for c in clients])
+        started = 0
         for client in clients:
-            self.assertEqual(len(client.messages), 1, client.messages)
-            self.assertRegex(client.messages[0], r"^stopped \d+$")
+            # A task a thread had taken said "pos 0" first; a queued one never ran.
+            *before, last = client.messages
+            self.assertIn(before, ([], ["pos 0"]), client.messages)
+            started += len(before)
+            self.assertRegex(last, r"^stopped \d+$")
             self.assertEqual(client.close_code, 1000)
+        self.assertLessEqual(started, 3)
         self.assertEqual(service.pool.diagnose().threads, 0)
+        self.assertEqual((service.factory.stats.stopped, service.factory.stats.finished), (8, 0))
 
     @inlineCallbacks
     def test_diag_json_shape(self):
@@ -241,14 +252,15 @@ class ShutdownAndPagesTests(_DemoCase):
                         sync_every=10**9, pause_ms=10)
         yield connect(self.port)
         diag = yield self.diag()
-        self.assertEqual(set(diag), {"name", "running", "threads", "queued", "done", "tasks"})
+        self.assertEqual(set(diag),
+                         {"name", "running", "threads", "queued", "done", "tasks", "demo"})
         self.assertEqual(diag["name"], "demo")
         (entry,) = diag["tasks"]
         self.assertEqual(
             set(entry),
             {"name", "status", "ms_in_state", "ms_queued", "ms_alive", "run_pct", "sync_pct"},
         )
-        self.assertIn(entry["status"], {"RUNNING", "QUEUED"})
+        self.assertIn(entry["status"], {"RUNNING", "QUEUED", "SYNCING"})
 
     @inlineCallbacks
     def test_page_has_no_external_assets_and_unknown_paths_404(self):

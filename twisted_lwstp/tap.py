@@ -6,7 +6,9 @@ example server.
 
 from __future__ import annotations
 
+import getopt
 import math
+import re
 from typing import Any
 
 from twisted.application.service import IService, MultiService, Service
@@ -43,17 +45,42 @@ def _at_least(option: str, kind: type, minimum: float) -> Any:
     return parse
 
 
+#: The options of each mode, as C{--help} groups them.  An option of one
+#: mode given in the other is refused (L{Options.postOptions}).
+BOTH_MODES = ("listen", "threads", "max-queue-depth", "sync-timeout", "max-tasks-per-client",
+              "admin", "metrics", "haproxy-agent")
+DEMO_MODE = ("count", "checkin-every", "sync-every", "pause-ms", "max-message-size",
+             "allow-origin")
+WSGI_MODE = ("wsgi",)
+_GROUPS = (
+    ("Options for both modes", BOTH_MODES),
+    ("The demo (the default mode)", DEMO_MODE),
+    ("WSGI mode", WSGI_MODE),
+    ("Help", ("help", "version")),
+)
+#: The first line of an option's entry in usage.Options' help text.
+_ENTRY = re.compile(r"^  (?:-\w,|   ) --([\w-]+)")
+
+
 class Options(usage.Options):
     """
     C{twistd lwstp} options, with the libwebsockets example's defaults.
+
+    Two modes: the demo (the default), or C{--wsgi} with a WSGI application.
+    C{--help} lists each mode's options apart, and an option that does not
+    apply to the chosen mode is refused rather than ignored.
+
+    @ivar given: The long names of the options on the command line, once
+        parsed.
     """
 
     synopsis = "[options]"
     longdesc = (
-        "Serve the twisted_lwstp demo: a page at /, counting tasks over "
-        "WebSockets at /ws, and the pool's diagnostics as JSON at /diag; or, "
-        "with --wsgi, a WSGI application on a bounded pool.  --admin serves "
-        "/diag on an endpoint of its own, in both modes."
+        "Two modes.  The demo (the default): a page at /, counting tasks over "
+        "WebSockets at /ws, and the pool's diagnostics as JSON at /diag.  WSGI "
+        "mode (--wsgi): a WSGI application served on a bounded pool.  --admin "
+        "serves /diag, /health and /metrics on an endpoint of its own, in both "
+        "modes.  An option of one mode given in the other is an error."
     )
     optParameters = [
         ["listen", "l", "tcp:7681:interface=127.0.0.1", "Endpoint to listen on."],
@@ -92,6 +119,7 @@ class Options(usage.Options):
 
     def __init__(self) -> None:
         super().__init__()
+        self.given: set[str] = set()
         self["allow-origin"] = []
         # An opt_ method's docstring is its help as written, line breaks and
         # indentation included: make every help text one clean line.
@@ -113,14 +141,65 @@ class Options(usage.Options):
         usage and exited 0).  Used on its own, it raises C{UsageError}.
         """
         try:
+            self.given = self._given(options)
             super().parseOptions(options)
         except usage.UsageError as e:
             if self.parent is None:
                 raise
             raise SystemExit(f"twistd lwstp: {e}") from None
 
+    def _given(self, options: list[str] | None) -> set[str]:
+        """
+        The long names of the options in C{options}, read as
+        C{usage.Options} reads them (abbreviations and short forms
+        included); nothing if they do not parse, which C{parseOptions}
+        then reports itself.
+        """
+        if options is None:
+            import sys
+
+            options = sys.argv[1:]
+        try:
+            pairs, _ = getopt.getopt(options, self.shortOpt, self.longOpt)
+        except getopt.GetoptError:
+            return set()
+        return {self.synonyms.get(name.lstrip("-"), name.lstrip("-")) for name, _ in pairs}
+
+    def getUsage(self, width: int | None = None) -> str:
+        """
+        Twisted's usage text, with the options grouped by mode.
+        """
+        text = super().getUsage(width)
+        head, _, rest = text.partition("Options:\n")
+        listing, blank, tail = rest.partition("\n\n")
+        listing += "\n"  # the partition took the last entry's line end
+        entries: dict[str, list[str]] = {}
+        name = ""
+        for line in listing.splitlines(keepends=True):
+            match = _ENTRY.match(line)
+            if match:
+                name = match.group(1)
+            entries.setdefault(name, []).append(line)
+        sections = []
+        for title, names in _GROUPS:
+            lines = [line for option in names for line in entries.pop(option, [])]
+            sections.append(f"{title}:\n{''.join(lines)}")
+        # An option no group names (none today) is still listed.
+        if entries:
+            sections.append("Other options:\n" + "".join(line for lines in entries.values()
+                                                          for line in lines))
+        return head + "\n".join(sections) + blank[1:] + tail
+
     def postOptions(self) -> None:
         from twisted.internet import reactor
+
+        if self["wsgi"]:
+            misplaced = [f"--{option}" for option in DEMO_MODE if option in self.given]
+            if misplaced:
+                raise usage.UsageError(
+                    f"{', '.join(misplaced)}: "
+                    f"{'an option' if len(misplaced) == 1 else 'options'} of the demo, not of --wsgi mode"
+                )
 
         self["endpoint"] = _endpoint(reactor, "listen", self["listen"])
         self["admin-endpoint"] = (

@@ -7,6 +7,7 @@ from twisted.application.service import ServiceMaker
 lwstp = ServiceMaker(
     "twisted_lwstp demo",
     "twisted_lwstp.tap",
-    "libwebsockets' threadpool example: counting tasks streamed over WebSockets",
+    "libwebsockets' threadpool example (counting tasks streamed over WebSockets), "
+    "or a WSGI application on a bounded pool (--wsgi)",
     "lwstp",
 )

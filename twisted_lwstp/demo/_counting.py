@@ -3,7 +3,8 @@
 The demo's task: count to C{count}, checking in every C{checkin_every}
 steps (after a pause that stands in for real work) and syncing every
 C{sync_every} steps, as libwebsockets' "minimal ws server threadpool"
-example does.
+example does; and syncing once at 0 when it starts, so that its client
+can tell a running task from a queued one.
 """
 
 from __future__ import annotations
@@ -39,17 +40,22 @@ class CountState:
 
     shape: TaskShape
     pos: int = 0
+    started: bool = False
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
 
 def count_task(state: CountState, status: TaskStatus) -> TaskReturn:
     """
     One call of the counting task: advance to the next check-in or sync
-    point and say which it is.  When C{count} is a multiple of
-    C{sync_every}, the last step is a SYNC and the next call finishes.
+    point and say which it is.  The first call SYNCs at 0: the task has
+    left the queue, and its owner can say so.  When C{count} is a multiple
+    of C{sync_every}, the last step is a SYNC and the next call finishes.
     """
     if status is TaskStatus.STOPPING:
         return TaskReturn.STOPPED
+    if not state.started:
+        state.started = True
+        return TaskReturn.SYNC
     shape = state.shape
     pos = state.pos
     if pos >= shape.count:

@@ -58,7 +58,8 @@ def make_site(
     metrics: Any = None,
 ) -> tuple[Site, CountingFactory]:
     """
-    The demo's site and the factory of its WebSocket connections.  The
+    The demo's site and the factory of its WebSocket connections.  Its
+    C{/diag} adds the demo's own counts (L{CountingFactory.counts}).  The
     WebSocket takes handshakes from the page's own origin only, unless
     C{origins} allows more; C{shares} caps each client's live tasks;
     C{metrics} (a C{prometheus_client} registry) adds C{/metrics}.
@@ -69,7 +70,7 @@ def make_site(
     root.putChild(b"", page)
     policy = origins if origins is not None else OriginPolicy()
     root.putChild(b"ws", OriginCheckedResource(AdmittingWebSocketResource(factory), policy))
-    root.putChild(b"diag", DiagResource(pool))
+    root.putChild(b"diag", DiagResource(pool, factory.counts, "demo"))
     if metrics is not None:
         root.putChild(b"metrics", MetricsResource(metrics))
     return Site(root), factory

@@ -34,14 +34,18 @@ CLOSE_TOO_BIG = 1009
 @dataclass
 class DemoStats:
     """
-    The server's own counters, for the soak and for operators.  Owner: the
-    reactor thread.
+    The server's own counters, for the soak, the demo page and operators.
+    Owner: the reactor thread.
     """
 
     connections: int = 0
     enqueued: int = 0
     cleanups: int = 0
     completed: int = 0
+    #: Tasks reaped by their connection, by how they ended.  A task whose
+    #: connection went first is reaped by the pool and counted in neither.
+    finished: int = 0
+    stopped: int = 0
     refused: int = 0
     too_big: int = 0
 
@@ -49,7 +53,8 @@ class DemoStats:
 class CountingProtocol(TaskOwnerMixin):
     """
     One WebSocket connection owning one counting task.  At every SYNC it
-    sends C{pos <N>}; when the task ends, C{finished <N>} or C{stopped <N>}
+    sends C{pos <N>} (C{pos 0} first, when the task starts); when the task
+    ends, C{finished <N>} or C{stopped <N>}
     and a close with code 1000.  If the pool refuses the task (no fair
     share left, the queue full, or shutting down), there is no WebSocket:
     the upgrade request is answered C{503 Service Unavailable} with
@@ -84,7 +89,13 @@ class CountingProtocol(TaskOwnerMixin):
             pool.task_sync(task, stop=not self._send(f"pos {state.pos}"))
             return
         status = pool.task_status(task)
-        word = "finished" if status is TaskStatus.FINISHED else "stopped"
+        stats = self.factory.stats
+        if status is TaskStatus.FINISHED:
+            word = "finished"
+            stats.finished += 1
+        else:
+            word = "stopped"
+            stats.stopped += 1
         if self._send(f"{word} {state.pos}"):
             self.transport.loseConnection(CLOSE_NORMAL)
 
@@ -143,6 +154,14 @@ class CountingFactory:
         self.connections: set[CountingProtocol] = set()
         self.stats = DemoStats()
         self._all_closed: list[Deferred[None]] = []
+
+    def counts(self) -> dict[str, int]:
+        """
+        What the demo page shows beside the pool's own figures: connections
+        whose task finished or stopped, and connections refused.
+        """
+        stats = self.stats
+        return {"finished": stats.finished, "stopped": stats.stopped, "refused": stats.refused}
 
     def task_cleanup(self, owner: object, state: CountState) -> None:
         """Every task's cleanup: counted, so the soak can check exactly-once."""

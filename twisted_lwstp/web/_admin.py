@@ -12,6 +12,7 @@ Runs in: the reactor thread (C{twisted.web} renders there).  Owns no state.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from twisted.application.service import Service
@@ -29,14 +30,18 @@ _log = Logger(namespace="twisted_lwstp.web")
 
 class DiagResource(Resource):
     """
-    The pool's diagnostics as JSON.
+    The pool's diagnostics as JSON; C{extra}, if given, adds the object it
+    returns under C{extra_key} (the demo adds its connections' counts).
     """
 
     isLeaf = True
 
-    def __init__(self, pool: ThreadPool) -> None:
+    def __init__(self, pool: ThreadPool, extra: Callable[[], dict[str, int]] | None = None,
+                 extra_key: str = "extra") -> None:
         super().__init__()
         self.pool = pool
+        self.extra = extra
+        self.extra_key = extra_key
 
     def render_GET(self, request: Request) -> bytes:
         pool = self.pool
@@ -60,6 +65,8 @@ class DiagResource(Resource):
                 for info in pool.dump_tasks()
             ],
         }
+        if self.extra is not None:
+            body[self.extra_key] = self.extra()
         request.setHeader(b"content-type", b"application/json")
         request.setHeader(b"cache-control", b"no-store")
         return json.dumps(body).encode("utf-8")
