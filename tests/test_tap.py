@@ -119,8 +119,8 @@ class ModeTests(SynchronousTestCase):
         titles = ["Options for both modes:", "The demo (the default mode):", "WSGI mode:", "Help:"]
         at = [text.index(title) for title in titles]
         self.assertEqual(at, sorted(at))
-        sections = dict(zip(titles, [text[a:b] for a, b in zip(at, at[1:] + [len(text)])],
-                            strict=True))
+        ends = [*at[1:], len(text)]
+        sections = {title: text[a:b] for title, a, b in zip(titles, at, ends, strict=True)}
         self.assertEqual(re.findall(r"--([\w-]+)", sections["WSGI mode:"]), ["wsgi"])
         demo = sections["The demo (the default mode):"]
         for option in ("--count=", "--checkin-every=", "--sync-every=", "--pause-ms=",
