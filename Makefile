@@ -3,7 +3,16 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+# One install stamp per layer, so that `make test` after `make run` adds
+# only what is missing: the package itself (all `make run` needs), then
+# each extra that a target needs (test, docs, bench).
 STAMP  := $(VENV)/.installed
+EXTRAS := test docs bench
+# compat mode puts the checkout on sys.path, so Twisted's plugin scan
+# finds twisted/plugins/lwstp_plugin.py (a plain install copies it).  -qq:
+# setuptools warns at length that compat mode is transitional; errors
+# still show.
+PIP_E  := $(PY) -m pip install -qq --config-settings editable_mode=compat -e
 
 .PHONY: run test venv clean bench bench-plot soak docs graphviz lint mutants matrix
 
@@ -11,33 +20,39 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	# compat mode puts the checkout on sys.path, so Twisted's plugin scan
-	# finds twisted/plugins/lwstp_plugin.py (a plain install copies it).
-	$(PY) -m pip install --quiet -e '.[test,bench,docs]' --config-settings editable_mode=compat
+	$(PY) -m pip install -qq --upgrade pip
+	$(PIP_E) .
 	touch $(STAMP)
 
+# .installed-test, .installed-docs, .installed-bench: the package's extra.
+$(VENV)/.installed-%: $(STAMP)
+	$(PIP_E) '.[$*]'
+	touch $@
+
+# The demo with its defaults; options of its own go in ARGS, for example
+#   make run ARGS="--threads 8 --count 2000000"
+ARGS ?=
 run: $(STAMP)
-	$(VENV)/bin/twistd -n --pidfile= lwstp
+	$(VENV)/bin/twistd -n --pidfile= lwstp $(ARGS)
 
 # Both runners bound every test (issue 17).  pytest: pytest-timeout, per
 # test (pyproject.toml).  trial: each asynchronous case's own `timeout`;
 # a synchronous hang is caught by the bound on the whole run, where
 # faulthandler prints every thread's stack (the hung test among them).
 TRIAL_BOUND := 900
-test: $(STAMP) docs lint
+test: $(foreach e,$(EXTRAS),$(VENV)/.installed-$(e)) docs lint
 	$(PY) -m pytest -q
 	$(PY) -m pytest -q -p no:twisted tests/run_twisted_suites.py
 	PYTHONFAULTHANDLER=1 timeout -s ABRT $(TRIAL_BOUND) $(PY) -m twisted.trial tests
 
 # Strict typing (mypy with the zope plugin) and lint (ruff): both clean.
-lint: $(STAMP)
+lint: $(VENV)/.installed-test
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
 # The documentation site, warnings as errors.  Graphviz draws the state
 # diagram; it is installed when missing (this needs root, as here and in CI).
-docs: $(STAMP) graphviz
+docs: $(VENV)/.installed-docs graphviz
 	$(VENV)/bin/sphinx-build -q -W --keep-going -b html docs docs/_build/html
 	@echo "docs built: open docs/_build/html/index.html"
 
@@ -47,15 +62,15 @@ graphviz:
 
 # The benchmarks: a full run unpinned and one pinned to CPU 0, then plots.
 BENCH_DIR := docs/benchmarks
-bench: $(STAMP)
+bench: $(VENV)/.installed-test $(VENV)/.installed-bench
 	$(PY) -m benchmarks --json $(BENCH_DIR)/unpinned.json
 	$(PY) -m benchmarks --pin 0 --json $(BENCH_DIR)/pinned.json
 
-bench-plot: $(STAMP)
+bench-plot: $(VENV)/.installed-bench
 	$(PY) -m benchmarks.plot $(BENCH_DIR)/unpinned.json $(BENCH_DIR)/pinned.json --out $(BENCH_DIR)
 
 # The chaos soak (a 15 s version runs inside make test).
-soak: $(STAMP)
+soak: $(VENV)/.installed-test
 	$(PY) -m soak --seconds 60
 
 # Mutation testing (issue 17; not part of `make test`): mutmut mutates the
@@ -64,7 +79,7 @@ soak: $(STAMP)
 #   make mutants MUTANTS='twisted_lwstp._owners*'
 # The report goes to docs/benchmarks/mutants.txt.
 MUTANTS ?=
-mutants: $(STAMP)
+mutants: $(VENV)/.installed-test
 	rm -rf mutants
 	$(VENV)/bin/mutmut run --max-children 2 $(MUTANTS)
 	$(PY) -m benchmarks.mutants > docs/benchmarks/mutants.txt
@@ -77,7 +92,7 @@ mutants: $(STAMP)
 #   make matrix NOX_ARGS="-s tests-3.12"
 PYENV_BINS := $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.1[123].*/bin)
 NOX_ARGS ?=
-matrix: $(STAMP)
+matrix: $(VENV)/.installed-test
 	$(PY) -m pip install --quiet 'nox>=2024.10.9'
 	PATH="$(subst $(eval) ,:,$(PYENV_BINS)):$$PATH" $(PY) -m nox $(NOX_ARGS)
 

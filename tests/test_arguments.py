@@ -48,6 +48,15 @@ class ConstructorArgumentTests(SynchronousTestCase):
                 ThreadPool(**kwargs)
             self.assertIn(message, str(caught.exception), change)
 
+    def test_unnamed_pools_each_get_a_name_of_their_own(self) -> None:
+        reactor = PoolHarness().reactor
+        first, second = (ThreadPool(1, 1, reactor=reactor) for _ in range(2))
+        self.assertRegex(first.name, r"^lwstp-pool-\d+$")
+        self.assertRegex(second.name, r"^lwstp-pool-\d+$")
+        self.assertNotEqual(first.name, second.name)
+        self.assertNotEqual(first.name, "lwstp")  # the demo's own pool's name
+        self.assertEqual(ThreadPool(1, 1, "crunch", reactor=reactor).name, "crunch")
+
     def test_service_constructor(self) -> None:
         pool = PoolHarness().pool
         self.assertRaises(TypeError, ThreadPoolService, object())

@@ -39,6 +39,29 @@ class TaskTests(SynchronousTestCase):
         self.h.run()
         self.assertEqual([self.successResultOf(d) for d in ds], [S.FINISHED] * 3)
 
+    def test_when_done_fires_inside_the_owners_task_status(self) -> None:
+        # The order the README and when_done()'s docstring state: cleanup,
+        # then the callbacks, all before task_status() returns.
+        from zope.interface import implementer
+
+        from twisted_lwstp import ITaskOwner
+
+        events: list[str] = []
+        pool = self.h.pool
+
+        @implementer(ITaskOwner)
+        class Owner:
+            def writable(self, task: object) -> None:
+                events.append("task_status called")
+                pool.task_status(task)  # type: ignore[arg-type]
+                events.append("task_status returned")
+
+        t = pool.enqueue(Owner(), Script(), cleanup=lambda o, u: events.append("cleanup"))
+        t.when_done().addCallback(lambda status: events.append(f"when_done {status.name}"))
+        self.h.run()
+        self.assertEqual(events, ["task_status called", "cleanup", "when_done FINISHED",
+                                  "task_status returned"])
+
     def test_reaped_task_drops_its_function_and_cleanup(self) -> None:
         t = self.h.pool.enqueue(None, Script(), cleanup=lambda o, u: None)
         self.h.run()

@@ -52,6 +52,7 @@ whole story.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from contextvars import copy_context
@@ -68,6 +69,9 @@ from ._status import TaskStatus
 from ._task import Cleanup, Task, TaskFunction
 from ._worker import ThreadRunner, WorkerRunner
 
+#: Numbers for unnamed pools (C{next()} on it is atomic in CPython).
+_unnamed_pools = itertools.count(1)
+
 
 class ThreadPool(TwistedPoolFacade):
     """
@@ -78,7 +82,9 @@ class ThreadPool(TwistedPoolFacade):
     @param threads: How many worker threads (an int >= 1).
     @param max_queue_depth: How many tasks may wait for a thread (>= 0);
         a task that finds an idle worker never waits.
-    @param name: The pool's name; workers are named C{<name>-<n>}.
+    @param name: The pool's name; workers are named C{<name>-<n>}.  Without
+        it, the pool is C{lwstp-pool-<k>}, C{k} counting pools from 1, so
+        that no two unnamed pools of a process share a name.
     @param reactor: The reactor whose thread owns the pool.  Without it,
         the global C{twisted.internet.reactor} is imported, which installs
         Twisted's default reactor if none is installed yet: install the
@@ -99,7 +105,7 @@ class ThreadPool(TwistedPoolFacade):
         self,
         threads: int,
         max_queue_depth: int,
-        name: str = "lwstp",
+        name: str | None = None,
         *,
         reactor: Any = None,
         sync_timeout: float = 300.0,
@@ -116,8 +122,10 @@ class ThreadPool(TwistedPoolFacade):
             if low > nthreads:
                 raise ValueError(f"min_threads ({low}) must be <= threads ({nthreads})")
         depth = check_int("max_queue_depth", max_queue_depth, 0)
-        if not isinstance(name, str):
-            raise TypeError(f"name must be a non-empty str, got {name!r}")
+        if name is None:
+            name = f"lwstp-pool-{next(_unnamed_pools)}"
+        elif not isinstance(name, str):
+            raise TypeError(f"name must be a non-empty str or None, got {name!r}")
         if not name:
             raise ValueError("name must be a non-empty str, got ''")
         if isinstance(sync_timeout, bool) or not isinstance(sync_timeout, (int, float)):
@@ -319,6 +327,10 @@ class ThreadPool(TwistedPoolFacade):
         """
         The task's status; a task that is done is reaped now (its cleanup
         runs, then its completion Deferreds fire), like C{waitpid()}.
+
+        Both happen before this returns (model rules 6 and 13): code after
+        C{task_status()} runs after every C{when_done()} callback, even one
+        that destroyed the pool or stopped the reactor.
         """
         self._in_reactor("task_status")
         task = self._own(task, "task_status")

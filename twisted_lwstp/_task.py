@@ -171,6 +171,13 @@ class Task:
         L{TaskStatus}, or fails with the exception that ended it.
         Cancelling it asks the task to stop (it still ends and is cleaned up
         as usual).  Call it in the reactor thread.
+
+        It fires inside the reap, right after the cleanup: within the
+        owner's C{task_status()} call, before that returns, or within the
+        pool's own reap of a detached task (model rules 6 and 13).  So in
+        C{writable()}, the code after C{task_status()} runs after these
+        callbacks, even when one of them destroyed the pool or stopped the
+        reactor.  A reaped task's C{when_done()} fires at once.
         """
         self._pool._in_reactor("Task.when_done")
         if self._reaped:
