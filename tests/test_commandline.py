@@ -58,6 +58,8 @@ class InstallerTests(SynchronousTestCase):
         self.assertEqual(plugins["lwstp"].moduleName, "twisted_lwstp._commandline.lwstp")
         self.assertEqual(plugins["lwstp-asyncio"].moduleName,
                          "twisted_lwstp._commandline.lwstp_asyncio")
-        self.assertEqual((lwstp.name, lwstp.module), ("lwstp", "twisted_lwstp.reactor"))
-        self.assertEqual((lwstp_asyncio.name, lwstp_asyncio.module),
-                         ("lwstp-asyncio", "twisted_lwstp.asyncioreactor"))
+        for module, name, target in [(lwstp, "lwstp", "twisted_lwstp.reactor"),
+                                     (lwstp_asyncio, "lwstp-asyncio", "twisted_lwstp.asyncioreactor")]:
+            installer = module.install.__self__
+            self.assertIsInstance(installer, CommandLineInstaller)
+            self.assertEqual((installer.name, installer.module), (name, target))

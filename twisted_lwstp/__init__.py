@@ -9,6 +9,7 @@ made, and are reaped by the reactor thread.  See the model
 
 from ._diagnostics import Diagnosis
 from ._errors import EnqueueRefused, PoolFinished, QueueFull, TaskFailed
+from ._executor import PoolExecutor
 from ._interfaces import ITaskOwner
 from ._pool import ThreadPool
 from ._protocol import TaskOwnerMixin
@@ -21,6 +22,7 @@ __all__ = [
     "Diagnosis",
     "EnqueueRefused",
     "ITaskOwner",
+    "PoolExecutor",
     "PoolFinished",
     "QueueFull",
     "Task",

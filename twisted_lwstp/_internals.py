@@ -1,8 +1,9 @@
 # -*- test-case-name: tests.test_internals -*-
 """
-Every private name of Twisted, pytest-twisted and pytest that
-twisted_lwstp uses, looked up here and nowhere else.  (asyncio's own
-private names: none; the asyncio reactor's loop attribute is Twisted's.)
+Every private name of Twisted, pytest-twisted, pytest and asyncio that
+twisted_lwstp uses, looked up here and nowhere else.  (asyncio's: one, a
+loop's default executor; the asyncio reactor's loop attribute is
+Twisted's.)
 
 A private name may be renamed or dropped in any release.  So that an
 upgrade fails loudly rather than quietly (a renamed C{_aborting} would let
@@ -52,6 +53,8 @@ class InternalsChanged(RuntimeError):
 
 
 def _version(distribution: str) -> str:
+    if distribution == "python":  # asyncio's names come with Python itself
+        return f"Python {sys.version.split()[0]}"
     try:
         return f"{distribution} {importlib.metadata.version(distribution)}"
     except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a checkout
@@ -105,6 +108,9 @@ INSTANCE_NAMES: list[tuple[type, tuple[str, ...], str]] = [
     (unix.Server, ("_sendmsgQueue",), "twisted"),
     (unix.Client, ("_sendmsgQueue",), "twisted"),
     (AsyncioSelectorReactor, ("_asyncioEventloop",), "twisted"),
+    # The executor behind run_in_executor(None, ...), to_thread and
+    # getaddrinfo: None until one is set or made.
+    (asyncio.BaseEventLoop, ("_default_executor",), "python"),
 ]
 
 
@@ -251,6 +257,16 @@ def asyncio_loop(reactor: AsyncioSelectorReactor) -> asyncio.AbstractEventLoop:
     check_instance(reactor)
     loop: asyncio.AbstractEventLoop = reactor._asyncioEventloop
     return loop
+
+
+def default_executor(loop: asyncio.AbstractEventLoop) -> Any:
+    """
+    The executor an asyncio loop (a C{BaseEventLoop}: every loop of the
+    standard library) runs C{run_in_executor(None, ...)} on: None until one
+    is set, or made by the first such call.
+    """
+    check_instance(loop)
+    return loop._default_executor  # type: ignore[attr-defined]
 
 
 def rescheduler(reactor: AsyncioSelectorReactor) -> Callable[[], None]:

@@ -171,6 +171,11 @@ class ThreadPool(TwistedPoolFacade):
         return self._sync_timeout
 
     @property
+    def reactor(self) -> Any:
+        """The reactor whose thread owns the pool (set once)."""
+        return self._reactor
+
+    @property
     def finishing(self) -> bool:
         """Whether L{finish} was called: nothing new is accepted."""
         return self._finishing

@@ -57,7 +57,7 @@ class ThreadPoolService(Service):
             return done
         self._waited = 0.0  # reactor thread only
         warner = LoopingCall(self._warn_slow, pool)
-        warner.clock = pool._reactor
+        warner.clock = pool.reactor
         warner.start(self.shutdown_warning, now=False)
 
         def stopped(result: None) -> None:

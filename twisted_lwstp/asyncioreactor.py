@@ -26,22 +26,31 @@ same code (L{twisted_lwstp.reactor._LwstpMixin}).  Asyncio's
 C{call_soon_threadsafe} writes to the loop's self-pipe on every call; here
 it is called once per batch, only when no wake-up is pending.
 
+C{install} also makes the pool asyncio's: the loop's default executor
+becomes a L{twisted_lwstp.PoolExecutor} on the reactor's pool, so that
+C{asyncio.to_thread}, C{loop.run_in_executor(None, ...)} and
+C{loop.getaddrinfo} run in the pool's named workers, bounded by the same
+C{LWSTP_THREADS} as Twisted's thread calls and counted by C{diagnose()}.  A
+loop that has a default executor already (the program set its own) keeps
+it.
+
 Runs in: C{install} in the main thread at start-up; C{callFromThread} in
 any thread; the rest in the reactor (asyncio loop) thread.
 """
 
 from __future__ import annotations
 
-from asyncio import AbstractEventLoop
+from asyncio import AbstractEventLoop, BaseEventLoop
 from typing import Any
 
 from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 from twisted.internet.main import installReactor
 
 from . import _internals
+from ._executor import PoolExecutor
 from .reactor import ConfigurationError, PoolConfig, _LwstpMixin
 
-__all__ = ["ConfigurationError", "LwstpAsyncioReactor", "install"]
+__all__ = ["ConfigurationError", "LwstpAsyncioReactor", "install", "share_pool_with_asyncio"]
 
 
 class LwstpAsyncioReactor(_LwstpMixin, AsyncioSelectorReactor):  # type: ignore[misc]
@@ -92,4 +101,22 @@ def install(eventloop: AbstractEventLoop | None = None,
         config = PoolConfig.from_environ()
     reactor = LwstpAsyncioReactor(eventloop, config)
     installReactor(reactor)
+    share_pool_with_asyncio(reactor)
     return reactor
+
+
+def share_pool_with_asyncio(reactor: LwstpAsyncioReactor) -> PoolExecutor | None:
+    """
+    Make the reactor's pool its asyncio loop's default executor, unless the
+    loop has one already (the program's own, which it keeps), or is not one
+    of asyncio's own loops (whose executor cannot be read).
+
+    @return: The executor set, or None if the loop's was left as it was.
+    """
+    loop = reactor._lwstp_loop
+    if not isinstance(loop, BaseEventLoop) or _internals.default_executor(loop) is not None:
+        return None
+    pool: Any = reactor.getThreadPool()  # a twisted_lwstp.compat.ThreadPool
+    executor = PoolExecutor(pool)
+    loop.set_default_executor(executor)
+    return executor

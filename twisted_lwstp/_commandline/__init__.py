@@ -1,7 +1,9 @@
 # -*- test-case-name: tests.test_commandline -*-
 """
 The installers that the reactor plugins name, behind C{--reactor=lwstp} and
-C{--reactor=lwstp-asyncio} on the command line (twistd, trial, twist).
+C{--reactor=lwstp-asyncio} on the command line (twistd, trial, twist): the
+modules C{lwstp} and C{lwstp_asyncio} of this package, each an
+C{install()} (a plugin names a module, which C{--help-reactors} imports).
 
 Those commands install a reactor through C{installReactor}, and turn any
 exception into a usage error: the whole usage, our message, and a last line
@@ -14,13 +16,15 @@ variable and its value, and status 1, on every Twisted.
 Code that installs a reactor itself calls C{twisted_lwstp.reactor.install()}
 or C{twisted_lwstp.asyncioreactor.install()}, which raise
 L{twisted_lwstp.reactor.ConfigurationError} instead.
+
+Runs in: the main thread, while the command parses its options.
 """
 
 from __future__ import annotations
 
 from twisted.python.reflect import namedAny
 
-from .reactor import ConfigurationError
+from ..reactor import ConfigurationError
 
 
 class CommandLineInstaller:
@@ -47,6 +51,3 @@ class CommandLineInstaller:
         except ConfigurationError as e:
             raise SystemExit(f"--reactor={self.name}: {e}") from None
 
-
-lwstp = CommandLineInstaller("lwstp", "twisted_lwstp.reactor")
-lwstp_asyncio = CommandLineInstaller("lwstp-asyncio", "twisted_lwstp.asyncioreactor")

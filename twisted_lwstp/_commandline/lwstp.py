@@ -1,0 +1,11 @@
+# -*- test-case-name: tests.test_commandline -*-
+"""
+C{--reactor=lwstp} on the command line: L{twisted_lwstp.reactor.install}, with a bad
+C{LWSTP_*} variable ending the command in one line (see the package).
+
+Runs in: the main thread, while the command parses its options.
+"""
+
+from . import CommandLineInstaller
+
+install = CommandLineInstaller("lwstp", "twisted_lwstp.reactor").install
