@@ -124,6 +124,10 @@ class ScrapyTests(SynchronousTestCase):
         # The async def callback awaited an asyncio coroutine.
         self.assertEqual(report["shouted"], ["HOME", "PAGE A", "PAGE B"])
         self.assertTrue(report["in_loop"])
+        # asyncio.to_thread in a callback ran on the reactor's pool.
+        self.assertTrue(report["to_thread"])
+        for thread in report["to_thread"]:
+            self.assertRegex(thread, r"^twisted\.internet\.reactor-\d+$")
         hosts = {host for host, _ in report["resolved"]}
         self.assertIn("localhost", hosts)
         for host, thread in report["resolved"]:

@@ -3,7 +3,8 @@ A real Scrapy crawl on the lwstp-asyncio reactor, named the way a Scrapy
 project names it (TWISTED_REACTOR), of a small site served on 127.0.0.1 by
 the same process, through the hostname "localhost".  Prints one JSON line:
 the installed reactor, the pages scraped, what each async callback saw of
-asyncio, and in which threads hostnames were resolved.
+asyncio (and in which thread its C{asyncio.to_thread} call ran), and in
+which threads hostnames were resolved.
 
 Run as ``python -m tests.data.scrapy_crawl`` (tests/test_asyncioreactor.py).
 """
@@ -55,8 +56,10 @@ class LocalSpider(scrapy.Spider):
     async def parse(self, response: Any) -> Any:
         title = response.css("title::text").get()
         shouted = await looked_up_later(title)
+        # Blocking work, as Scrapy's own run_in_thread hands it over.
+        thread = await asyncio.to_thread(lambda: threading.current_thread().name)
         yield {"url": response.url, "title": title, "shouted": shouted,
-               "in_loop": asyncio.get_running_loop() is not None}
+               "in_loop": asyncio.get_running_loop() is not None, "to_thread": thread}
         for href in response.css("a::attr(href)").getall():
             yield response.follow(href, self.parse)
 
@@ -109,6 +112,7 @@ def main() -> None:
         "titles": sorted({i["title"] for i in items}),
         "shouted": sorted({i["shouted"] for i in items}),
         "in_loop": all(i["in_loop"] for i in items),
+        "to_thread": sorted({i["to_thread"] for i in items}),
         "resolved": sorted(set(resolved)),
     }))
 
