@@ -28,7 +28,8 @@ FULL = {
     "stop": {"samples": 200},
     "scale": {"n": 10_000, "small": 100, "reps": 3},
     "e2e": {"threads": 3, "clients": 8, "count": 2_000, "reps": 3},
-    "reactor": {"threads": (1, 3, 10), "n": 20_000, "calls": 200_000, "reps": 5},
+    "reactor": {"threads": (1, 3, 10), "to_thread": (1, 3), "n": 20_000, "calls": 200_000,
+                "reps": 5},
     "wsgi": {"seconds": 10.0, "reps": 1},
 }
 QUICK = {
@@ -37,7 +38,8 @@ QUICK = {
     "stop": {"samples": 20},
     "scale": {"n": 2_000, "small": 100, "reps": 1},
     "e2e": {"threads": 3, "clients": 8, "count": 200, "reps": 1},
-    "reactor": {"threads": (1, 3, 10), "n": 2_000, "calls": 20_000, "reps": 1},
+    "reactor": {"threads": (1, 3, 10), "to_thread": (1, 3), "n": 2_000, "calls": 20_000,
+                "reps": 1},
     "wsgi": {"seconds": 2.0, "reps": 1},
 }
 CASES = ("throughput", "sync", "stop", "scale", "e2e", "reactor", "wsgi")
@@ -67,6 +69,9 @@ async def run(reactor: Any, names: list[str], plan: dict[str, Any]) -> list[Case
                         reactor, threads, p["n"], p["reps"], ours, peer, suffix))
                 results.extend(await reactor_cases.call_from_thread(
                     reactor, p["calls"], p["reps"], ours, peer, suffix))
+            for threads in p["to_thread"]:
+                results.append(await reactor_cases.to_thread(reactor, threads, p["n"], p["reps"]))
+            results.append(await reactor_cases.future_floor(reactor, p["n"], p["reps"]))
         elif name == "wsgi":
             results.extend(await wsgi_cases.wsgi_overload(reactor, p["seconds"], p["reps"]))
         elif name == "e2e":

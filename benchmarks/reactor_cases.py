@@ -4,7 +4,9 @@ own pool, and the lwstp-asyncio reactor against Twisted's asyncio reactor
 (rows marked "asyncio"), each measured in its own child process
 (L{benchmarks.reactor_child}): C{deferToThread} throughput at several pool
 sizes, C{callFromThread} calls per second from 4 threads at once, and how
-many times each wrote to its waker per 10,000 calls.
+many times each wrote to its waker per 10,000 calls.  On asyncio also
+C{asyncio.to_thread} calls per second (on the reactor's pool against
+asyncio's own executor) and the floor of that hand-off.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ._runner import CaseResult, compare
 
 DEFER_TARGET = 3.0
 CFT_TARGET = 5.0
+TO_THREAD_TARGET = 1.0
 
 
 async def _child(reactor: Any, which: str, case: str, threads: int, n: int,
@@ -60,3 +63,31 @@ async def call_from_thread(reactor: Any, n: int, reps: int, ours: str = "lwstp",
     writes = CaseResult(f"waker writes per 10k calls{suffix}", 4, "writes", mine, stock,
                         None, None, None, False, reps)
     return [rate, writes]
+
+
+async def to_thread(reactor: Any, threads: int, n: int, reps: int) -> CaseResult:
+    """
+    C{asyncio.to_thread} under lwstp-asyncio (the reactor's pool) against
+    Twisted's asyncio reactor with asyncio's own executor of as many
+    workers.
+    """
+    wakeups: dict[str, list[float]] = {}
+    result = await compare(
+        "asyncio.to_thread (reactor asyncio)", threads, "calls/s",
+        lambda: _child(reactor, "lwstp-asyncio", "to_thread", threads, n, wakeups),
+        lambda: _child(reactor, "asyncio", "to_thread", threads, n, wakeups),
+        reps, TO_THREAD_TARGET, True,
+    )
+    result.extra["wakeups_per_10k"] = {k: statistics.median(v) for k, v in wakeups.items()}
+    return result
+
+
+async def future_floor(reactor: Any, n: int, reps: int) -> CaseResult:
+    """
+    The floor under C{to_thread}: futures completed by one thread and
+    awaited by the loop, one self-pipe write each, with no executor.
+    """
+    seen: dict[str, list[float]] = {}
+    rates = [await _child(reactor, "asyncio", "future_floor", 1, n, seen) for _ in range(reps)]
+    return CaseResult("to_thread floor (bare, not ours)", 1, "calls/s", statistics.median(rates),
+                      None, None, None, None, True, reps, {"ours": rates})

@@ -12,6 +12,14 @@ stock reactor with Twisted's own pool), or ``lwstp-asyncio`` against
   at once on a pool of THREADS workers (after a warm-up that starts them).
 - ``cft``: 4 threads make N ``callFromThread`` calls between them, as fast
   as they can; timed until the reactor has run the last one.
+- ``to_thread`` (asyncio reactors only): N ``asyncio.to_thread`` calls of a
+  trivial function, gathered, after a warm-up.  On ``lwstp-asyncio`` they
+  run on the reactor's pool (its default executor); on ``asyncio``, on
+  asyncio's own ``ThreadPoolExecutor`` of THREADS workers.
+- ``future_floor`` (asyncio reactors only): the hand-off that both sides
+  of ``to_thread`` pay and neither can avoid: one thread completes N
+  ``concurrent.futures`` futures that the loop awaits through
+  ``asyncio.wrap_future`` (one ``call_soon_threadsafe`` each), no executor.
 
 Prints one JSON line: ``{"rate": calls per second, "wakeups": waker writes
 per 10,000 calls}`` (on the asyncio reactors, writes to the asyncio loop's
@@ -129,6 +137,60 @@ async def cft_case(reactor: Any, n: int) -> dict[str, float]:
     return {"rate": total / elapsed, "wakeups": writes[0] * 10_000 / total}
 
 
+async def to_thread_case(reactor: Any, n: int, threads: int) -> dict[str, float]:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from twisted.internet import defer
+
+    from twisted_lwstp import PoolExecutor
+
+    loop = reactor._asyncioEventloop
+    if not isinstance(loop._default_executor, PoolExecutor):
+        # The peer: asyncio's own executor, as many workers as ours.
+        loop.set_default_executor(ThreadPoolExecutor(threads, thread_name_prefix="asyncio"))
+
+    def nothing() -> None:
+        return None
+
+    async def batch(k: int) -> None:
+        await asyncio.gather(*(asyncio.to_thread(nothing) for _ in range(k)))
+
+    await defer.Deferred.fromFuture(asyncio.ensure_future(batch(200)))
+    writes = count_wakeups(reactor)
+    start = time.perf_counter()
+    await defer.Deferred.fromFuture(asyncio.ensure_future(batch(n)))
+    elapsed = time.perf_counter() - start
+    return {"rate": n / elapsed, "wakeups": writes[0] * 10_000 / n}
+
+
+async def future_floor_case(reactor: Any, n: int) -> dict[str, float]:
+    import asyncio
+    from concurrent.futures import Future
+
+    from twisted.internet import defer
+
+    async def handed_over() -> None:
+        futures: list[Future[None]] = [Future() for _ in range(n)]
+        waited = [asyncio.wrap_future(f) for f in futures]
+
+        def complete() -> None:
+            for f in futures:
+                f.set_running_or_notify_cancel()
+                f.set_result(None)
+
+        worker = threading.Thread(target=complete)
+        worker.start()
+        await asyncio.gather(*waited)
+        worker.join()
+
+    writes = count_wakeups(reactor)
+    start = time.perf_counter()
+    await defer.Deferred.fromFuture(asyncio.ensure_future(handed_over()))
+    elapsed = time.perf_counter() - start
+    return {"rate": n / elapsed, "wakeups": writes[0] * 10_000 / n}
+
+
 def main(argv: list[str]) -> int:
     name, case, threads, n = argv[0], argv[1], int(argv[2]), int(argv[3])
     install(name, threads)
@@ -137,8 +199,13 @@ def main(argv: list[str]) -> int:
     out: dict[str, Any] = {}
 
     async def go(reactor: Any) -> None:
-        run = defer_case if case == "defer" else cft_case
-        out.update(await run(reactor, n))
+        if case == "to_thread":
+            out.update(await to_thread_case(reactor, n, threads))
+        elif case == "future_floor":
+            out.update(await future_floor_case(reactor, n))
+        else:
+            run = defer_case if case == "defer" else cft_case
+            out.update(await run(reactor, n))
 
     try:
         task.react(lambda r: defer.ensureDeferred(go(r)))

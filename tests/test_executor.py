@@ -215,15 +215,16 @@ class SteppedTests(SynchronousTestCase):
 
     def test_a_finish_racing_a_submission_cancels_its_future(self) -> None:
         pool = self.h.pool
-        real = pool.callInThread
+        real = pool.callInThreadWithCallback
 
         def finish_first(*args: Any) -> None:
             pool.finish()  # as if the reactor thread finished the pool just now
             real(*args)
 
-        pool.callInThread = finish_first  # type: ignore[method-assign]
+        pool.callInThreadWithCallback = finish_first  # type: ignore[method-assign]
         future = self.executor.submit(print, "never")
         self.assertTrue(future.cancelled())
+        self.assertEqual(self.executor._outstanding, set())  # shutdown(wait) would not hang
 
     def test_shutdown_removes_the_trigger_in_the_reactor_thread(self) -> None:
         removed: list[object] = []

@@ -14,8 +14,8 @@ the pool's named workers, in the context of the thread that submitted it.
 
 Runs in: C{submit}, C{map} and C{shutdown} in any thread; the work in the
 pool's workers; the reactor's shutdown trigger in the reactor thread.
-State: C{_closed} and C{_outstanding} under C{_state} (this executor's own
-lock); C{_trigger} is the reactor thread's.
+State: C{_closed} and C{_outstanding} under C{_lock} (this executor's own
+lock, which C{_idle} waits on); C{_trigger} is the reactor thread's.
 """
 
 from __future__ import annotations
@@ -63,9 +63,12 @@ class PoolExecutor(ThreadPoolExecutor):
         # _max_workers, say); it never starts a thread of its own here.
         super().__init__(max_workers=max(1, pool.max), thread_name_prefix=pool.name)
         self.pool = pool
-        self._state = threading.Condition()
-        # Under _state: shut down (by shutdown() or the reactor stopping),
-        # and the futures not yet done (queued or running).
+        self._lock = threading.Lock()
+        # Notified, under _lock, when the last outstanding work is over.
+        self._idle = threading.Condition(self._lock)
+        # Under _lock: shut down (by shutdown() or the reactor stopping),
+        # and the futures whose work has not been over yet (queued, running,
+        # or cancelled but not yet met by a worker).
         self._closed = False
         self._outstanding: set[Future[Any]] = set()
         # Reactor thread: the id of the shutdown trigger, while registered.
@@ -86,20 +89,21 @@ class PoolExecutor(ThreadPoolExecutor):
             raise TypeError(f"fn must be callable, not {type(fn).__name__}")
         pool = self.pool
         future: Future[_T] = Future()
-        with self._state:
+        with self._lock:
             if self._closed:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             if pool.finishing:
                 raise RuntimeError(
                     f"cannot schedule new futures: pool {pool.name!r} is finishing")
             self._outstanding.add(future)
-        future.add_done_callback(self._forget)
-        pool.callInThread(_run, future, fn, args, kwargs)
+        pool.callInThreadWithCallback(None, self._run, future, fn, args, kwargs)
         if pool.finishing:
             # A finish() raced this submission: the pool may have dropped
             # the work.  Cancelled, it is never left pending (and if a
-            # worker already runs it, cancel() does nothing).
-            future.cancel()
+            # worker already runs it, cancel() does nothing and the worker
+            # forgets it as usual).
+            if future.cancel():
+                self._forget(future)
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -108,27 +112,46 @@ class PoolExecutor(ThreadPoolExecutor):
         whose work has not started; with C{wait}, return once every other
         future of this executor is done.  The pool is left as it is.
         """
-        with self._state:
+        with self._lock:
             self._closed = True
-            queued = [f for f in self._outstanding if not f.running()] if cancel_futures else []
+            queued = list(self._outstanding) if cancel_futures else []
         for future in queued:
-            future.cancel()  # its done callback takes _state: not held here
+            future.cancel()  # a running one stays running; callbacks run here, unlocked
         self.pool.reactor.callFromThread(self._unwatch_reactor)
         if wait:
-            with self._state:
-                self._state.wait_for(lambda: not self._outstanding)
+            with self._idle:
+                self._idle.wait_for(lambda: not self._outstanding)
+
+    def _run(self, future: Future[_T], fn: Callable[..., _T], args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> None:
+        """
+        One submission, in a worker: nothing if its future was cancelled,
+        otherwise the call, its result or exception given to the future;
+        then it is forgotten.
+        """
+        try:
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as e:
+                    future.set_exception(e)
+                else:
+                    future.set_result(result)
+        finally:
+            self._forget(future)
 
     def _forget(self, future: Future[Any]) -> None:
-        # Any thread: a future is done (ran, raised or was cancelled).
-        with self._state:
+        # Any thread: the work of a future is over (ran, raised, or was met
+        # cancelled), or will never come (a submission that raced finish()).
+        with self._lock:
             self._outstanding.discard(future)
             if not self._outstanding:
-                self._state.notify_all()
+                self._idle.notify_all()
 
     # -- the reactor's shutdown (reactor thread) -----------------------
 
     def _watch_reactor(self) -> None:
-        with self._state:
+        with self._lock:
             closed = self._closed
         if not closed and self._trigger is None:
             self._trigger = self.pool.reactor.addSystemEventTrigger(
@@ -142,19 +165,3 @@ class PoolExecutor(ThreadPoolExecutor):
     def _reactor_stopping(self) -> None:
         self._trigger = None  # fired: nothing to remove
         self.shutdown(wait=False, cancel_futures=True)
-
-
-def _run(future: Future[_T], fn: Callable[..., _T], args: tuple[Any, ...],
-         kwargs: dict[str, Any]) -> None:
-    """
-    One submission, in a worker: nothing if its future was cancelled,
-    otherwise the call, its result or exception given to the future.
-    """
-    if not future.set_running_or_notify_cancel():
-        return
-    try:
-        result = fn(*args, **kwargs)
-    except BaseException as e:
-        future.set_exception(e)
-    else:
-        future.set_result(result)
