@@ -143,10 +143,10 @@ async def to_thread_case(reactor: Any, n: int, threads: int) -> dict[str, float]
 
     from twisted.internet import defer
 
-    from twisted_lwstp import PoolExecutor
+    from twisted_lwstp import PoolExecutor, _internals
 
-    loop = reactor._asyncioEventloop
-    if not isinstance(loop._default_executor, PoolExecutor):
+    loop = _internals.asyncio_loop(reactor)
+    if not isinstance(_internals.default_executor(loop), PoolExecutor):
         # The peer: asyncio's own executor, as many workers as ours.
         loop.set_default_executor(ThreadPoolExecutor(threads, thread_name_prefix="asyncio"))
 

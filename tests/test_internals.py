@@ -52,6 +52,7 @@ INSTANCE_TABLE = {
     ("twisted.internet.unix.Server", "_sendmsgQueue"),
     ("twisted.internet.unix.Client", "_sendmsgQueue"),
     ("twisted.internet.asyncioreactor.AsyncioSelectorReactor", "_asyncioEventloop"),
+    ("asyncio.base_events.BaseEventLoop", "_default_executor"),
 }
 #: Private names of pytest and pytest-twisted, looked up (with their
 #: fallbacks) where they are used, in _internals.
@@ -331,6 +332,33 @@ class AccessorTests(SynchronousTestCase):
         self.assertIsNone(reactor.threadpool)
         self.assertIsNone(reactor._threadpoolStartupID)
         self.assertIsNone(reactor.threadpoolShutdownID)
+
+    def test_default_executor_reads_the_loops_and_names_python_when_missing(self) -> None:
+        import asyncio
+        import sys
+        from concurrent.futures import ThreadPoolExecutor
+
+        loop = asyncio.new_event_loop()
+        self.addCleanup(loop.close)
+        self.assertIsNone(_internals.default_executor(loop))
+        mine = ThreadPoolExecutor(1)
+        self.addCleanup(mine.shutdown)
+        loop.set_default_executor(mine)
+        self.assertIs(_internals.default_executor(loop), mine)
+
+        class Renamed(asyncio.SelectorEventLoop):
+            def __init__(self) -> None:
+                super().__init__()
+                del self._default_executor
+
+        renamed = Renamed()
+        self.addCleanup(renamed.close)
+        self.addCleanup(setattr, renamed, "_default_executor", None)  # for close()
+        with self.assertRaises(InternalsChanged) as caught:
+            _internals.default_executor(renamed)
+        message = str(caught.exception)
+        self.assertIn("asyncio.base_events.BaseEventLoop._default_executor", message)
+        self.assertIn(f"Python {sys.version.split()[0]} does not have", message)
 
     def test_asyncio_loop_checks_the_reactor(self) -> None:
         from twisted.internet.asyncioreactor import AsyncioSelectorReactor
