@@ -43,6 +43,8 @@ CLASS_TABLE = {
     ("twisted.internet.base.ReactorBase", "_threadpoolStartupID"),
     ("twisted.internet.base.ReactorBase", "_stopThreadPool"),
     ("twisted.internet.asyncioreactor.AsyncioSelectorReactor", "_reschedule"),
+    ("twisted.internet.epollreactor.EPollReactor", "_doReadOrWrite"),
+    ("twisted.internet.asyncioreactor.AsyncioSelectorReactor", "_readOrWrite"),
     ("twisted.python.threadpool.ThreadPool", "_pool"),
     ("twisted.python.threadpool.ThreadPool", "_queue"),
 }

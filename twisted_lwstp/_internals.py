@@ -36,7 +36,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from twisted.internet import abstract, base, posixbase, tcp, unix
+from twisted.internet import abstract, base, epollreactor, posixbase, tcp, unix
 from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 from twisted.python.threadpool import ThreadPool as TwistedThreadPool
 
@@ -94,6 +94,10 @@ CLASS_NAMES: list[tuple[object, tuple[str, ...], str]] = [
      "twisted"),
     # The asyncio reactor's timers (twisted_lwstp.asyncioreactor).
     (AsyncioSelectorReactor, ("_reschedule",), "twisted"),
+    # Each reactor's per-descriptor dispatch, timed in debug mode
+    # (twisted_lwstp._debug).
+    (epollreactor.EPollReactor, ("_doReadOrWrite",), "twisted"),
+    (AsyncioSelectorReactor, ("_readOrWrite",), "twisted"),
     # Twisted's pool surface that twisted_lwstp.compat mirrors: its testing
     # hook and its legacy queue property.
     (TwistedThreadPool, ("_pool", "_queue"), "twisted"),
@@ -276,6 +280,31 @@ def rescheduler(reactor: AsyncioSelectorReactor) -> Callable[[], None]:
     """
     method: Callable[[], None] = reactor._reschedule
     return method
+
+
+# -- debug mode (reactor thread) ---------------------------------------------
+
+
+def dispatches_io(cls: _C) -> _C:
+    """
+    Class decorator for a debug reactor mixin: Twisted's per-descriptor
+    dispatch (epoll's C{_doReadOrWrite(selectable, fd, event)}, the
+    asyncio reactor's C{_readOrWrite(selectable, read)}) goes through
+    C{cls.io_dispatch(dispatch, selectable, *args)}, C{dispatch} being the
+    base reactor's own.
+    """
+
+    mixin: Any = cls
+
+    def posix(self: Any, selectable: Any, fd: Any, event: Any) -> Any:
+        return self.io_dispatch(super(mixin, self)._doReadOrWrite, selectable, fd, event)
+
+    def asyncio_(self: Any, selectable: Any, read: bool) -> Any:
+        return self.io_dispatch(super(mixin, self)._readOrWrite, selectable, read)
+
+    cls._doReadOrWrite = posix  # type: ignore[attr-defined]
+    cls._readOrWrite = asyncio_  # type: ignore[attr-defined]
+    return cls
 
 
 # -- Twisted's pool surface (any thread) -----------------------------------

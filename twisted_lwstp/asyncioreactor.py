@@ -47,8 +47,9 @@ from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 from twisted.internet.main import installReactor
 
 from . import _internals
+from ._debug import DebugReactor
 from ._executor import PoolExecutor
-from .reactor import ConfigurationError, PoolConfig, _LwstpMixin
+from .reactor import ConfigurationError, PoolConfig, _LwstpMixin, _with_debug
 
 __all__ = ["ConfigurationError", "LwstpAsyncioReactor", "install", "share_pool_with_asyncio"]
 
@@ -82,8 +83,14 @@ class LwstpAsyncioReactor(_LwstpMixin, AsyncioSelectorReactor):  # type: ignore[
         self._lwstp_reschedule()
 
 
+class LwstpAsyncioDebugReactor(DebugReactor, LwstpAsyncioReactor):  # type: ignore[misc]
+    """
+    The lwstp-asyncio reactor in debug mode (L{twisted_lwstp._debug}).
+    """
+
+
 def install(eventloop: AbstractEventLoop | None = None,
-            config: PoolConfig | None = None) -> Any:
+            config: PoolConfig | None = None, *, debug: bool | None = None) -> Any:
     """
     Install the lwstp-asyncio reactor as C{twisted.internet.reactor}, as
     C{twisted.internet.asyncioreactor.install} does.
@@ -92,14 +99,16 @@ def install(eventloop: AbstractEventLoop | None = None,
         or a new one set as the current loop).
     @param config: How to build its pool; by default read from the
         C{LWSTP_*} environment variables.
+    @param debug: Debug mode on (True) or off (False) whatever
+        C{config.debug} says (L{twisted_lwstp._debug}).
     @raise ConfigurationError: a variable has a bad value (nothing is
         installed).
     @raise twisted.internet.error.ReactorAlreadyInstalledError: a reactor
         is installed already.
     """
-    if config is None:
-        config = PoolConfig.from_environ()
-    reactor = LwstpAsyncioReactor(eventloop, config)
+    config = _with_debug(config, debug)
+    cls = LwstpAsyncioDebugReactor if config.debug else LwstpAsyncioReactor
+    reactor = cls(eventloop, config)
     installReactor(reactor)
     share_pool_with_asyncio(reactor)
     return reactor

@@ -22,6 +22,9 @@ Environment variables, read when the reactor is installed:
  - C{LWSTP_MAX_QUEUE_DEPTH}: how many lws tasks may wait (default 64;
    C{callInThread} work is never refused, as with Twisted's pool).
  - C{LWSTP_SYNC_TIMEOUT}: seconds a task may wait in SYNC (default 300).
+ - C{LWSTP_DEBUG}: 1 for debug mode (L{twisted_lwstp._debug}), 0 (the
+   default) for none; C{LWSTP_SLOW_CALL}, the seconds after which a call
+   of the reactor thread is logged as slow (default 0.1).
 
 A bad value raises L{ConfigurationError} naming the variable and the value
 (C{twistd} and C{trial} print it and exit 1).
@@ -36,13 +39,14 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from twisted.internet.main import installReactor
 from twisted.logger import Logger
 
 from . import _internals
+from ._debug import DebugReactor
 from ._eager import EagerStreams
 from ._pool import ThreadPool
 from .compat import ThreadPool as CompatThreadPool
@@ -70,12 +74,16 @@ class PoolConfig:
     threads: int = 10
     max_queue_depth: int = 64
     sync_timeout: float = 300.0
+    #: Debug mode (twisted_lwstp._debug), and its threshold for a slow call.
+    debug: bool = False
+    slow_call: float = 0.1
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> PoolConfig:
         """
-        Read C{LWSTP_THREADS}, C{LWSTP_MAX_QUEUE_DEPTH} and
-        C{LWSTP_SYNC_TIMEOUT}; unset ones keep their defaults.
+        Read C{LWSTP_THREADS}, C{LWSTP_MAX_QUEUE_DEPTH},
+        C{LWSTP_SYNC_TIMEOUT}, C{LWSTP_DEBUG} and C{LWSTP_SLOW_CALL}; unset
+        ones keep their defaults.
 
         @raise ConfigurationError: a value is not a valid number.
         """
@@ -85,7 +93,18 @@ class PoolConfig:
             threads=_read(env, "LWSTP_THREADS", int, 1, default.threads),
             max_queue_depth=_read(env, "LWSTP_MAX_QUEUE_DEPTH", int, 0, default.max_queue_depth),
             sync_timeout=_read(env, "LWSTP_SYNC_TIMEOUT", float, 0, default.sync_timeout),
+            debug=_read_flag(env, "LWSTP_DEBUG", default.debug),
+            slow_call=_read(env, "LWSTP_SLOW_CALL", float, 0, default.slow_call),
         )
+
+
+def _read_flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    if raw.strip() not in ("0", "1"):
+        raise ConfigurationError(f"{name}={raw!r} must be 0 or 1")
+    return raw.strip() == "1"
 
 
 def _read(env: Mapping[str, str], name: str, kind: Callable[[str], Any], low: float,
@@ -232,22 +251,38 @@ LwstpReactor: type[Any] = type("LwstpReactor", (_WakerWake, _platform_reactor_cl
 })
 
 
-def install(config: PoolConfig | None = None) -> Any:
+LwstpDebugReactor: type[Any] = type("LwstpDebugReactor", (DebugReactor, LwstpReactor), {
+    "__doc__": "The lwstp reactor in debug mode (twisted_lwstp._debug).",
+    "__module__": __name__,
+})
+
+
+def install(config: PoolConfig | None = None, *, debug: bool | None = None) -> Any:
     """
     Install the lwstp reactor as C{twisted.internet.reactor}.
 
     @param config: How to build its pool; by default read from the
         C{LWSTP_*} environment variables.
+    @param debug: Debug mode on (True) or off (False) whatever
+        C{config.debug} says (L{twisted_lwstp._debug}).
     @raise ConfigurationError: a variable has a bad value (nothing is
         installed).
     @raise twisted.internet.error.ReactorAlreadyInstalledError: a reactor
         is installed already.
     """
-    if config is None:
-        config = PoolConfig.from_environ()
-    reactor = LwstpReactor(config)
+    config = _with_debug(config, debug)
+    reactor = (LwstpDebugReactor if config.debug else LwstpReactor)(config)
     installReactor(reactor)
     return reactor
+
+
+def _with_debug(config: PoolConfig | None, debug: bool | None) -> PoolConfig:
+    """C{config} (by default from the environment), with C{debug} if given."""
+    if config is None:
+        config = PoolConfig.from_environ()
+    if debug is not None:
+        config = replace(config, debug=bool(debug))
+    return config
 
 
 def install_pool(

@@ -1,0 +1,297 @@
+# -*- test-case-name: tests.test_debug -*-
+"""
+Debug mode for the lwstp reactors (C{LWSTP_DEBUG=1}, or C{install(debug=True)}):
+a reactor that shows what blocks it.
+
+ - B{Slow calls.}  Each call the reactor thread makes on the program's
+   behalf (a timed call, an I/O event handler such as C{dataReceived}, a
+   C{callFromThread} call) that runs longer than C{LWSTP_SLOW_CALL}
+   seconds is logged: a warning in the namespace C{twisted_lwstp.debug},
+   with the fields C{callable} (its qualified name) and C{duration}.
+ - B{A watchdog.}  While one call has held the reactor thread for ten times
+   that, a thread of its own logs the reactor thread's stack as it is then,
+   once per call: the blocking line itself.
+ - B{Wrong thread.}  While the reactor runs, C{callLater},
+   C{listenTCP}, C{connectTCP}, C{listenUNIX}, C{connectUNIX},
+   C{addReader}, C{addWriter}, C{removeReader} and C{removeWriter} raise
+   C{RuntimeError} when called from any thread but the reactor's, naming
+   the method and the thread.  Before C{run()}, any thread may call them.
+
+Free when off: all of it lives in L{DebugReactor}, a class mixed in ahead of
+the reactor class only when debug mode is chosen at install; a reactor
+installed without it runs none of this code.
+
+Runs in: the reactor thread (the timing, the checks' happy path); any
+thread (a check that refuses); the watchdog's own thread (L{Watchdog}).
+State: the call in progress, C{_lwstp_in_call}, written by the reactor
+thread only and read by the watchdog as one attribute load (a tuple, never
+changed in place); the rest is set once.
+"""
+
+from __future__ import annotations
+
+import select
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from twisted.logger import Logger
+from twisted.python import threadable
+
+from . import _internals
+
+_log = Logger(namespace="twisted_lwstp.debug")
+_calls_log = Logger(namespace="twisted_lwstp")
+
+#: How many times C{slow_call} a call may hold the reactor thread before the
+#: watchdog logs its stack.
+WATCHDOG_FACTOR = 10
+
+
+def callable_name(f: object) -> str:
+    """
+    A readable, qualified name of a callable: C{module.Class.method} for a
+    method, C{module.function} for a function, the wrapped function's for a
+    C{functools.partial}, the class's for any other callable object.
+    """
+    while isinstance(f, partial):
+        f = f.func
+    qualname = getattr(f, "__qualname__", None)
+    if not isinstance(qualname, str):
+        qualname = type(f).__qualname__
+        module = type(f).__module__
+    else:
+        module = getattr(f, "__module__", None) or type(f).__module__
+    return f"{module}.{qualname}"
+
+
+def _innermost(protocol: object) -> object:
+    # Wrapping protocols (TLS, policies) keep the application's protocol
+    # in wrappedProtocol: name the one whose code runs.
+    seen = 0
+    while getattr(protocol, "wrappedProtocol", None) is not None and seen < 16:
+        protocol = protocol.wrappedProtocol  # type: ignore[attr-defined]
+        seen += 1
+    return protocol
+
+
+def io_handler_name(selectable: object, read: bool) -> str:
+    """
+    The name of what an I/O event runs: C{Protocol.dataReceived} for data
+    on a connection, the descriptor's C{doRead} or C{doWrite} otherwise.
+    """
+    protocol = getattr(selectable, "protocol", None)
+    if read and protocol is not None:
+        return f"{callable_name(type(_innermost(protocol)))}.dataReceived"
+    return f"{callable_name(type(selectable))}.{'doRead' if read else 'doWrite'}"
+
+
+class _Timed:
+    """
+    A timed call's function, timed when it runs (L{DebugReactor.callLater}).
+    It reads as the function it wraps in C{repr} and Twisted's own
+    C{DelayedCall} text.
+    """
+
+    __slots__ = ("_reactor", "func")
+
+    def __init__(self, reactor: DebugReactor, func: Callable[..., Any]) -> None:
+        self._reactor = reactor
+        self.func = func
+
+    def __repr__(self) -> str:
+        return repr(self.func)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._reactor._lwstp_timed(self.func, self.func, args, kwargs)
+
+
+class DebugReactor:
+    """
+    Debug mode, mixed in ahead of an lwstp reactor class (see the module
+    docstring).  Its settings come from the reactor's L{PoolConfig}.
+    """
+
+    # Provided by the lwstp reactor this is mixed into.
+    running: bool
+    _lwstp_config: Any
+    _lwstp_calls: Any
+    _lwstp_wake_pending: bool
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        config = self._lwstp_config
+        # Set once.
+        self._lwstp_slow_call: float = config.slow_call
+        # Reactor thread writes, the watchdog reads: (name source, is I/O
+        # read, start, serial) of the call in progress, or None.
+        self._lwstp_in_call: tuple[Any, Any, float, int] | None = None
+        self._lwstp_serial = 0  # reactor thread only
+        self._lwstp_watchdog = Watchdog(self, config.slow_call * WATCHDOG_FACTOR,
+                                        config.slow_call)
+        self.addSystemEventTrigger(  # type: ignore[attr-defined]
+            "after", "startup", self._lwstp_watchdog.start_watching)
+        self.addSystemEventTrigger(  # type: ignore[attr-defined]
+            "after", "shutdown", self._lwstp_watchdog.stop)
+
+    # -- timing (reactor thread) ---------------------------------------
+
+    def _lwstp_timed(self, named: object, f: Callable[..., Any], args: tuple[Any, ...],
+                     kwargs: dict[str, Any], read: bool | None = None) -> Any:
+        """
+        Call C{f(*args, **kwargs)}, logging it as slow if it takes longer
+        than C{LWSTP_SLOW_CALL}; C{named} (a callable, or an I/O selectable
+        with C{read}) names it, only if needed.
+        """
+        outer = self._lwstp_in_call
+        self._lwstp_serial += 1
+        start = time.perf_counter()
+        self._lwstp_in_call = (named, read, start, self._lwstp_serial)
+        try:
+            return f(*args, **kwargs)
+        finally:
+            self._lwstp_in_call = outer
+            duration = time.perf_counter() - start
+            if duration > self._lwstp_slow_call:
+                _log.warn(
+                    "Slow call: {callable} held the reactor thread for {duration:.3f} s",
+                    callable=describe(named, read), duration=duration,
+                )
+
+    def callLater(self, delay: float, f: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        self._lwstp_check_thread("callLater")
+        return super().callLater(delay, _Timed(self, f), *args, **kw)  # type: ignore[misc]
+
+    def _lwstp_run_calls(self) -> None:
+        # As _LwstpMixin._lwstp_run_calls, each call timed.
+        queue = self._lwstp_calls
+        self._lwstp_wake_pending = False
+        popleft = queue.popleft
+        for _ in range(len(queue)):
+            f, a, kw = popleft()
+            try:
+                self._lwstp_timed(f, f, a, kw)
+            except BaseException:
+                _calls_log.failure("while calling from thread")
+
+    def io_dispatch(self, dispatch: Callable[..., Any], selectable: Any, *args: Any) -> Any:
+        """
+        One I/O event, timed (wired to Twisted's per-descriptor dispatch by
+        L{_internals.dispatches_io}).
+        """
+        rest = args[-1]
+        # posixbase passes (fd, event flags); the asyncio reactor (read).
+        read = bool(rest & select.POLLIN) if len(args) == 2 else bool(rest)
+        return self._lwstp_timed(selectable, dispatch, (selectable, *args), {}, read)
+
+    # -- the wrong thread (any thread) ---------------------------------
+
+    def _lwstp_check_thread(self, method: str) -> None:
+        if self.running and not threadable.isInIOThread():
+            raise RuntimeError(
+                f"{method}() called from thread {threading.current_thread().name!r}; while "
+                "the reactor runs, only the reactor's own thread may call it "
+                "(use reactor.callFromThread; LWSTP_DEBUG)"
+            )
+
+    def listenTCP(self, *args: Any, **kwargs: Any) -> Any:
+        self._lwstp_check_thread("listenTCP")
+        return super().listenTCP(*args, **kwargs)  # type: ignore[misc]
+
+    def connectTCP(self, *args: Any, **kwargs: Any) -> Any:
+        self._lwstp_check_thread("connectTCP")
+        return super().connectTCP(*args, **kwargs)  # type: ignore[misc]
+
+    def listenUNIX(self, *args: Any, **kwargs: Any) -> Any:
+        self._lwstp_check_thread("listenUNIX")
+        return super().listenUNIX(*args, **kwargs)  # type: ignore[misc]
+
+    def connectUNIX(self, *args: Any, **kwargs: Any) -> Any:
+        self._lwstp_check_thread("connectUNIX")
+        return super().connectUNIX(*args, **kwargs)  # type: ignore[misc]
+
+    def addReader(self, reader: Any) -> Any:
+        self._lwstp_check_thread("addReader")
+        return super().addReader(reader)  # type: ignore[misc]
+
+    def addWriter(self, writer: Any) -> Any:
+        self._lwstp_check_thread("addWriter")
+        return super().addWriter(writer)  # type: ignore[misc]
+
+    def removeReader(self, reader: Any) -> Any:
+        self._lwstp_check_thread("removeReader")
+        return super().removeReader(reader)  # type: ignore[misc]
+
+    def removeWriter(self, writer: Any) -> Any:
+        self._lwstp_check_thread("removeWriter")
+        return super().removeWriter(writer)  # type: ignore[misc]
+
+
+def describe(named: object, read: bool | None) -> str:
+    """The name of a timed call: a callable's, or an I/O event's."""
+    return callable_name(named) if read is None else io_handler_name(named, read)
+
+
+class Watchdog:
+    """
+    A thread that looks at the reactor's call in progress every C{tick}
+    seconds and logs the reactor thread's stack once a call has held it for
+    C{threshold} seconds, once per call.
+
+    State: C{_stopped} (an Event, any thread); C{_reactor_thread} set once
+    by the reactor thread when watching starts; C{_reported} the watchdog
+    thread's own.
+    """
+
+    def __init__(self, reactor: DebugReactor, threshold: float, tick: float) -> None:
+        self.reactor = reactor
+        self.threshold = threshold
+        self.tick = tick
+        self._stopped = threading.Event()
+        self._reactor_thread: int | None = None
+        self._reported = 0
+        self.thread: threading.Thread | None = None
+
+    def start_watching(self) -> None:
+        """Start the watchdog's thread (reactor thread, at startup)."""
+        self._reactor_thread = threading.get_ident()
+        self.thread = threading.Thread(target=self._watch, name="lwstp-debug-watchdog",
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Stop watching (any thread); the thread ends within one tick."""
+        self._stopped.set()
+
+    def _watch(self) -> None:
+        while not self._stopped.wait(self.tick):
+            self.check()
+
+    def check(self, now: float | None = None) -> bool:
+        """
+        Log the reactor thread's stack if its call in progress has run for
+        C{threshold} seconds and was not reported yet; whether it did.
+        """
+        current = self.reactor._lwstp_in_call
+        if current is None:
+            return False
+        named, read, start, serial = current
+        elapsed = (time.perf_counter() if now is None else now) - start
+        if serial == self._reported or elapsed < self.threshold:
+            return False
+        self._reported = serial
+        frame = sys._current_frames().get(self._reactor_thread or 0)
+        stack = "".join(traceback.format_stack(frame)) if frame is not None else "(no stack)\n"
+        _log.warn(
+            "The reactor thread has been in {callable} for {duration:.2f} s and still is; "
+            "its stack:\n{stack}",
+            callable=describe(named, read), duration=elapsed, stack=stack,
+        )
+        return True
+
+
+_internals.dispatches_io(DebugReactor)
