@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import textwrap
 import time
 from typing import Any
@@ -21,6 +22,7 @@ from twisted_lwstp.reactor import ConfigurationError, PoolConfig
 
 from .test_reactor import run_python
 
+TRANSPORT = {"write", "writeSequence", "loseConnection"}
 REACTORS = {"lwstp": "twisted_lwstp.reactor", "lwstp-asyncio": "twisted_lwstp.asyncioreactor"}
 
 #: A program that makes, on a running reactor: a slow and a quick timed
@@ -28,7 +30,7 @@ REACTORS = {"lwstp": "twisted_lwstp.reactor", "lwstp-asyncio": "twisted_lwstp.as
 #: slow callFromThread call, and a callLater from a worker thread; it
 #: prints the debug events and what the worker's call did, as JSON.
 PROGRAM = """
-import json, threading, time
+import json, os, threading, time
 from {module} import install
 reactor = install()
 from twisted.internet import protocol, threads
@@ -56,13 +58,25 @@ class Slow(protocol.Protocol):
             self.transport.loseConnection()
 
 result = {{}}
+debug = os.environ.get("LWSTP_DEBUG") == "1"
 
-def from_worker():
+def attempt(what, f, *args):
     try:
-        reactor.callLater(0, quick_timer)
-        result["worker callLater"] = "passed"
+        f(*args)
+        result[what] = "passed"
     except RuntimeError as e:
-        result["worker callLater"] = str(e)
+        result[what] = str(e)
+
+def from_worker(client):
+    attempt("worker callLater", reactor.callLater, 0, quick_timer)
+    attempt("worker write", client.transport.write, b"w")
+    attempt("worker writeSequence", client.transport.writeSequence, [b"s"])
+    if debug:  # with debug off, these would really run from here
+        attempt("worker loseConnection", client.transport.loseConnection)
+        attempt("worker listenTCP", reactor.listenTCP, 0, protocol.Factory())
+        attempt("worker connectTCP", reactor.connectTCP, "127.0.0.1", 9, protocol.Factory())
+        for method in ("addReader", "addWriter", "removeReader", "removeWriter"):
+            attempt(f"worker {{method}}", getattr(reactor, method), client.transport)
 
 def main():
     reactor.callLater(0, slow_timer)
@@ -71,11 +85,11 @@ def main():
     client = protocol.ClientCreator(reactor, protocol.Protocol)
     def connected(p):
         p.transport.write(b"slow data")
-        reactor.callLater(0.5, p.transport.write, b"quick end")
+        d = threads.deferToThread(from_worker, p)
+        d.addCallback(lambda _: reactor.callLater(0.5, p.transport.write, b"quick end"))
+        d.addCallback(lambda _: reactor.callLater(1.5, reactor.stop))
     client.connectTCP("127.0.0.1", port.getHost().port).addCallback(connected)
     threading.Thread(target=reactor.callFromThread, args=(slow_from_thread,)).start()
-    d = threads.deferToThread(from_worker)
-    d.addCallback(lambda _: reactor.callLater(1.5, reactor.stop))
 
 reactor.callWhenRunning(main)
 reactor.run()
@@ -103,21 +117,26 @@ class DebugReactorTests(SynchronousTestCase):
             for name, duration in slow.items():
                 self.assertGreaterEqual(duration, 0.25, name)
                 self.assertLess(duration, 5, name)
-            self.assertRegex(
-                report["worker callLater"],
-                r"^callLater\(\) called from thread 'twisted\.internet\.reactor-0'; while the "
-                r"reactor runs, only the reactor's own thread may call it",
-            )
+            for method in ("callLater", "write", "writeSequence", "loseConnection", "listenTCP",
+                           "connectTCP", "addReader", "addWriter", "removeReader",
+                           "removeWriter"):
+                name = f"transport.{method}" if method in TRANSPORT else method
+                self.assertRegex(
+                    report[f"worker {method}"],
+                    rf"^{re.escape(name)}\(\) called from thread 'twisted\.internet\.reactor-0'; "
+                    r"while the reactor runs, only the reactor's own thread may call it",
+                )
 
     def test_nothing_reported_or_refused_with_debug_off(self) -> None:
         for reactor in REACTORS:
             for env in ({}, {"LWSTP_DEBUG": "0", "LWSTP_SLOW_CALL": "0.1"}):
                 report = run(reactor, env)
                 self.assertEqual(report["events"], [], reactor)
-                self.assertEqual(report["worker callLater"], "passed", reactor)
+                for method in ("callLater", "write", "writeSequence"):
+                    self.assertEqual(report[f"worker {method}"], "passed", (reactor, method))
 
     def test_the_watchdog_shows_the_blocking_line_while_it_blocks(self) -> None:
-        for reactor, module in REACTORS.items():
+        for module in REACTORS.values():
             script = textwrap.dedent(
                 f"""
                 import json, time

@@ -13,9 +13,12 @@ a reactor that shows what blocks it.
    once per call: the blocking line itself.
  - B{Wrong thread.}  While the reactor runs, C{callLater},
    C{listenTCP}, C{connectTCP}, C{listenUNIX}, C{connectUNIX},
-   C{addReader}, C{addWriter}, C{removeReader} and C{removeWriter} raise
-   C{RuntimeError} when called from any thread but the reactor's, naming
-   the method and the thread.  Before C{run()}, any thread may call them.
+   C{addReader}, C{addWriter}, C{removeReader} and C{removeWriter}, and a
+   stream connection's C{write}, C{writeSequence} and C{loseConnection},
+   raise C{RuntimeError} when called from any thread but the reactor's,
+   naming the method and the thread.  Before C{run()}, any thread may call
+   them.  (C{Deferred.callback} from a thread is not covered: a Deferred
+   does not know its reactor.)
 
 Free when off: all of it lives in L{DebugReactor}, a class mixed in ahead of
 the reactor class only when debug mode is chosen at install; a reactor
@@ -43,6 +46,16 @@ from twisted.logger import Logger
 from twisted.python import threadable
 
 from . import _internals
+from ._eager import (
+    EagerTCPClient,
+    EagerTCPConnector,
+    EagerTCPPort,
+    EagerTCPServer,
+    EagerUNIXClient,
+    EagerUNIXConnector,
+    EagerUNIXPort,
+    EagerUNIXServer,
+)
 
 _log = Logger(namespace="twisted_lwstp.debug")
 _calls_log = Logger(namespace="twisted_lwstp")
@@ -110,6 +123,72 @@ class _Timed:
         return self._reactor._lwstp_timed(self.func, self.func, args, kwargs)
 
 
+class _CheckedTransport:
+    """
+    A stream connection whose C{write}, C{writeSequence} and
+    C{loseConnection} refuse the wrong thread (mixed in ahead of an eager
+    connection class).
+    """
+
+    reactor: Any
+
+    def write(self, data: bytes) -> None:
+        self.reactor._lwstp_check_thread("transport.write")
+        super().write(data)  # type: ignore[misc]
+
+    def writeSequence(self, iovec: Any) -> None:
+        self.reactor._lwstp_check_thread("transport.writeSequence")
+        super().writeSequence(iovec)  # type: ignore[misc]
+
+    def loseConnection(self, *args: Any, **kwargs: Any) -> Any:
+        self.reactor._lwstp_check_thread("transport.loseConnection")
+        return super().loseConnection(*args, **kwargs)  # type: ignore[misc]
+
+
+class DebugTCPServer(_CheckedTransport, EagerTCPServer):
+    """A TCP server connection of debug mode."""
+
+
+class DebugTCPClient(_CheckedTransport, EagerTCPClient):
+    """A TCP client connection of debug mode."""
+
+
+class DebugUNIXServer(_CheckedTransport, EagerUNIXServer):
+    """A Unix socket server connection of debug mode."""
+
+
+class DebugUNIXClient(_CheckedTransport, EagerUNIXClient):
+    """A Unix socket client connection of debug mode."""
+
+
+class DebugTCPPort(EagerTCPPort):
+    """A TCP port whose connections are debug mode's."""
+
+    transport = DebugTCPServer
+
+
+class DebugUNIXPort(EagerUNIXPort):
+    """A Unix socket port whose connections are debug mode's."""
+
+    transport = DebugUNIXServer
+
+
+@_internals.makes_transport
+class DebugTCPConnector(EagerTCPConnector):
+    """A TCP connector whose connections are debug mode's."""
+
+    def make_transport(self) -> DebugTCPClient:
+        return DebugTCPClient(self.host, self.port, self.bindAddress, self, self.reactor)
+
+
+@_internals.makes_transport
+class DebugUNIXConnector(EagerUNIXConnector):
+    """A Unix socket connector whose connections are debug mode's."""
+
+    def make_transport(self) -> DebugUNIXClient:
+        return DebugUNIXClient(self.address, self, self.reactor, self.checkPID)
+
+
 class DebugReactor:
     """
     Debug mode, mixed in ahead of an lwstp reactor class (see the module
@@ -121,6 +200,14 @@ class DebugReactor:
     _lwstp_config: Any
     _lwstp_calls: Any
     _lwstp_wake_pending: bool
+
+    # The stream classes its ports, connectors and adoptions make.
+    _lwstp_tcp_port = DebugTCPPort
+    _lwstp_tcp_connector = DebugTCPConnector
+    _lwstp_tcp_server = DebugTCPServer
+    _lwstp_unix_port = DebugUNIXPort
+    _lwstp_unix_connector = DebugUNIXConnector
+    _lwstp_unix_server = DebugUNIXServer
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

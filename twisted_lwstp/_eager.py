@@ -190,28 +190,37 @@ class EagerStreams:
     The reactor's side: its stream ports and connectors make eager
     connections.  Mixed into both lwstp reactors, ahead of Twisted's
     C{PosixReactorBase}, whose methods these follow argument for argument.
+    The classes are attributes, so that debug mode's reactor
+    (L{twisted_lwstp._debug}) can name its own.
     """
 
+    _lwstp_tcp_port: type[EagerTCPPort] = EagerTCPPort
+    _lwstp_tcp_connector: type[EagerTCPConnector] = EagerTCPConnector
+    _lwstp_tcp_server: type[EagerTCPServer] = EagerTCPServer
+    _lwstp_unix_port: type[EagerUNIXPort] = EagerUNIXPort
+    _lwstp_unix_connector: type[EagerUNIXConnector] = EagerUNIXConnector
+    _lwstp_unix_server: type[EagerUNIXServer] = EagerUNIXServer
+
     def listenTCP(self, port: int, factory: Any, backlog: int = 50, interface: str = "") -> Any:
-        p = EagerTCPPort(port, factory, backlog, interface, self)
+        p = self._lwstp_tcp_port(port, factory, backlog, interface, self)
         p.startListening()
         return p
 
     def connectTCP(self, host: str, port: int, factory: Any, timeout: float = 30.0,
                    bindAddress: Any = None) -> Any:
-        c = EagerTCPConnector(host, port, factory, timeout, bindAddress, self)
+        c = self._lwstp_tcp_connector(host, port, factory, timeout, bindAddress, self)
         c.connect()
         return c
 
     def listenUNIX(self, address: Any, factory: Any, backlog: int = 50, mode: int = 0o666,
                    wantPID: int = 0) -> Any:
-        p = EagerUNIXPort(address, factory, backlog, mode, self, wantPID)
+        p = self._lwstp_unix_port(address, factory, backlog, mode, self, wantPID)
         p.startListening()
         return p
 
     def connectUNIX(self, address: Any, factory: Any, timeout: float = 30,
                     checkPID: int = 0) -> Any:
-        c = EagerUNIXConnector(address, factory, timeout, self, checkPID)
+        c = self._lwstp_unix_connector(address, factory, timeout, self, checkPID)
         c.connect()
         return c
 
@@ -223,9 +232,10 @@ class EagerStreams:
 
             raise UnsupportedAddressFamily(addressFamily)
         if addressFamily == socket.AF_UNIX:
-            p = _internals.port_from_descriptor(EagerUNIXPort, self, fileDescriptor, factory)
+            p = _internals.port_from_descriptor(self._lwstp_unix_port, self, fileDescriptor,
+                                                factory)
         else:
-            p = _internals.port_from_descriptor(EagerTCPPort, self, fileDescriptor,
+            p = _internals.port_from_descriptor(self._lwstp_tcp_port, self, fileDescriptor,
                                                 addressFamily, factory)
         p.startListening()
         return p
@@ -239,6 +249,7 @@ class EagerStreams:
 
             raise UnsupportedAddressFamily(addressFamily)
         if addressFamily == socket.AF_UNIX:
-            return _internals.server_from_socket(EagerUNIXServer, fileDescriptor, factory, self)
-        return _internals.server_from_socket(EagerTCPServer, fileDescriptor, addressFamily,
-                                             factory, self)
+            return _internals.server_from_socket(self._lwstp_unix_server, fileDescriptor,
+                                                 factory, self)
+        return _internals.server_from_socket(self._lwstp_tcp_server, fileDescriptor,
+                                             addressFamily, factory, self)
