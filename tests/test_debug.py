@@ -10,14 +10,24 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import textwrap
+import threading
 import time
 from typing import Any
+from unittest import mock
 
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.internet import reactor
+from twisted.internet.defer import inlineCallbacks
+from twisted.internet.task import deferLater
+from twisted.logger import globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+from zope.interface import implementer
 
-from twisted_lwstp._debug import Watchdog, callable_name, io_handler_name
+from twisted_lwstp import ITaskOwner, TaskReturn, TaskStatus, ThreadPool
+from twisted_lwstp._debug import ReactorWatch
+from twisted_lwstp._watchdog import Watchdog, callable_name, io_handler_name
 from twisted_lwstp.reactor import ConfigurationError, PoolConfig
 
 from .test_reactor import run_python
@@ -105,14 +115,14 @@ def run(reactor: str, env: dict[str, str]) -> dict[str, Any]:
 
 class DebugReactorTests(SynchronousTestCase):
     def test_slow_calls_named_with_their_duration_and_wrong_thread_refused(self) -> None:
-        for reactor in REACTORS:
-            report = run(reactor, {"LWSTP_DEBUG": "1", "LWSTP_SLOW_CALL": "0.1"})
+        for name in REACTORS:
+            report = run(name, {"LWSTP_DEBUG": "1", "LWSTP_SLOW_CALL": "0.1"})
             slow = {e["callable"]: e["duration"] for e in report["events"]
                     if e["callable"] and e["duration"] is not None}
             self.assertEqual(
                 sorted(slow),
                 ["__main__.Slow.dataReceived", "__main__.slow_from_thread", "__main__.slow_timer"],
-                reactor,
+                name,
             )
             for name, duration in slow.items():
                 self.assertGreaterEqual(duration, 0.25, name)
@@ -128,12 +138,12 @@ class DebugReactorTests(SynchronousTestCase):
                 )
 
     def test_nothing_reported_or_refused_with_debug_off(self) -> None:
-        for reactor in REACTORS:
+        for name in REACTORS:
             for env in ({}, {"LWSTP_DEBUG": "0", "LWSTP_SLOW_CALL": "0.1"}):
-                report = run(reactor, env)
-                self.assertEqual(report["events"], [], reactor)
+                report = run(name, env)
+                self.assertEqual(report["events"], [], name)
                 for method in ("callLater", "write", "writeSequence"):
-                    self.assertEqual(report[f"worker {method}"], "passed", (reactor, method))
+                    self.assertEqual(report[f"worker {method}"], "passed", (name, method))
 
     def test_the_watchdog_shows_the_blocking_line_while_it_blocks(self) -> None:
         for module in REACTORS.values():
@@ -239,17 +249,150 @@ class NameTests(SynchronousTestCase):
         self.assertEqual(io_handler_name(Port(), True), f"{here}.Port.doRead")
 
 
-class WatchdogTests(SynchronousTestCase):
-    def test_reports_a_call_once_past_its_threshold(self) -> None:
+class Captured:
+    """The events of twisted_lwstp.debug, while a test runs."""
+
+    def __init__(self, case: SynchronousTestCase) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.arrived = threading.Condition()
+        globalLogPublisher.addObserver(self)
+        case.addCleanup(globalLogPublisher.removeObserver, self)
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if event.get("log_namespace") == "twisted_lwstp.debug":
+            with self.arrived:
+                self.events.append(event)
+                self.arrived.notify_all()
+
+    def wait_for(self, n: int, bound: float = 30.0) -> list[dict[str, Any]]:
+        with self.arrived:
+            if not self.arrived.wait_for(lambda: len(self.events) >= n, bound):
+                raise AssertionError(f"{len(self.events)} debug events, never {n}")
+            return list(self.events)
+
+
+class WatchTests(SynchronousTestCase):
+    def test_the_reactor_watch_reports_a_call_once_past_its_threshold(self) -> None:
+        captured = Captured(self)
+
         class Reactor:
             _lwstp_in_call: Any = None
 
         reactor = Reactor()
-        dog = Watchdog(reactor, threshold=1.0, tick=0.1)  # type: ignore[arg-type]
-        self.assertFalse(dog.check(now=100.0))  # nothing in progress
+        watch = ReactorWatch(reactor, threshold=1.0, tick=0.1)  # type: ignore[arg-type]
+        watch._reactor_thread = threading.get_ident()
+        self.assertTrue(watch.check(100.0))  # nothing in progress
         reactor._lwstp_in_call = (time.sleep, None, 100.0, 7)
-        self.assertFalse(dog.check(now=100.9))
-        self.assertTrue(dog.check(now=101.0))
-        self.assertFalse(dog.check(now=105.0))  # once per call
+        watch.check(100.9)
+        self.assertEqual(captured.events, [])
+        watch.check(101.0)
+        watch.check(105.0)  # once per call
         reactor._lwstp_in_call = (time.sleep, None, 200.0, 8)
-        self.assertTrue(dog.check(now=201.5))  # the next call is new
+        watch.check(201.5)  # the next call is new
+        self.assertEqual([(e["callable"], e["duration"]) for e in captured.events],
+                         [("time.sleep", 1.0), ("time.sleep", 1.5)])
+        self.assertIn("test_the_reactor_watch_reports_a_call_once", captured.events[0]["stack"])
+
+    def test_the_watchdog_thread_runs_checks_until_they_end_then_exits(self) -> None:
+        dog = Watchdog()
+        seen = threading.Semaphore(0)
+        rounds = [0]
+
+        def check(now: float) -> bool:
+            rounds[0] += 1
+            seen.release()
+            return rounds[0] < 3  # gone after three rounds
+
+        dog.add("key", check, 0.01)
+        thread = dog._thread
+        assert thread is not None
+        for _ in range(3):
+            self.assertTrue(seen.acquire(timeout=30))
+        thread.join(30)
+        self.assertFalse(thread.is_alive())
+        self.assertIsNone(dog._thread)
+        self.assertEqual(rounds[0], 3)
+
+
+class PoolDebugTests(TestCase):
+    """
+    Debug mode for a pool (LWSTP_DEBUG=1 when it is built), on real threads.
+    """
+
+    timeout = 60
+
+    def make(self, threads: int = 1, **env: str) -> ThreadPool:
+        with mock.patch.dict(os.environ, {"LWSTP_DEBUG": "1", "LWSTP_SLOW_CALL": "0.05",
+                                          "LWSTP_STUCK_TASK": "0.2", **env}):
+            pool = ThreadPool(threads, 4, "dbg", reactor=reactor)
+        pool.start()
+        self.addCleanup(pool.destroy)
+        return pool
+
+    @inlineCallbacks
+    def test_a_stuck_task_is_reported_once_with_its_workers_stack(self):
+        captured = Captured(self)
+        pool = self.make()
+        release = threading.Event()
+        self.addCleanup(release.set)
+
+        def stuck_task_body(user: object, status: TaskStatus) -> TaskReturn:
+            release.wait(30)  # the line that blocks
+            return TaskReturn.FINISHED
+
+        task = pool.enqueue(None, stuck_task_body, name="the stuck one")
+        (event,) = captured.wait_for(1)
+        self.assertEqual(event["task"], "the stuck one")
+        self.assertGreaterEqual(event["duration"], 0.2)
+        self.assertIn("in stuck_task_body", event["stack"])
+        self.assertIn("release.wait(30)", event["stack"])
+        release.set()
+        yield task.when_done()
+        self.assertEqual(len(captured.events), 1)  # once
+
+    @inlineCallbacks
+    def test_sync_waits_and_quick_check_ins_are_not_stuck_and_a_slow_writable_is_slow(self):
+        captured = Captured(self)
+        pool = self.make()
+        steps = [0]
+
+        def chatty(user: object, status: TaskStatus) -> TaskReturn:
+            steps[0] += 1
+            return TaskReturn.FINISHED if steps[0] == 40 else (
+                TaskReturn.SYNC if steps[0] == 1 else TaskReturn.CHECKING_IN)
+
+        @implementer(ITaskOwner)
+        class SlowOwner:
+            def writable(self, task: Any) -> None:
+                if task.status is TaskStatus.SYNCING:
+                    # Blocked in SYNC far past LWSTP_STUCK_TASK: not stuck.
+                    reactor.callLater(0.6, pool.task_sync, task)
+                else:
+                    time.sleep(0.1)  # a slow writable()
+                    pool.task_status(task)
+
+        task = pool.enqueue(SlowOwner(), chatty, name="chatty")
+        yield task.when_done()
+        # when_done() fires inside task_status(), inside the writable() being
+        # timed: its report comes once that returns, before the next turn.
+        yield deferLater(reactor, 0, lambda: None)
+        (event,) = captured.events
+        self.assertEqual(event["callable"], f"{__name__}.{SlowOwner.__qualname__}.writable")
+        self.assertGreaterEqual(event["duration"], 0.1)
+
+    def test_with_debug_off_a_pool_has_no_wrappers(self) -> None:
+        with mock.patch.dict(os.environ, {"LWSTP_DEBUG": "0"}):
+            pool = ThreadPool(1, 1, "plain", reactor=reactor)
+        self.assertNotIn("enqueue", vars(pool))
+        self.assertNotIn("_call_writable", vars(pool))
+        debug = self.make()
+        self.assertIn("enqueue", vars(debug))
+        self.assertIn("_call_writable", vars(debug))
+
+    @inlineCallbacks
+    def test_defer_to_thread_calls_are_not_watched(self):
+        captured = Captured(self)
+        pool = self.make()
+        result = yield pool.defer_to_thread(time.sleep, 0.4)
+        self.assertIsNone(result)
+        self.assertEqual(captured.events, [])

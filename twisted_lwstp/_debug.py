@@ -25,7 +25,7 @@ the reactor class only when debug mode is chosen at install; a reactor
 installed without it runs none of this code.
 
 Runs in: the reactor thread (the timing, the checks' happy path); any
-thread (a check that refuses); the watchdog's own thread (L{Watchdog}).
+thread (a check that refuses); the watchdog thread (L{ReactorWatch}).
 State: the call in progress, C{_lwstp_in_call}, written by the reactor
 thread only and read by the watchdog as one attribute load (a tuple, never
 changed in place); the rest is set once.
@@ -34,12 +34,9 @@ changed in place); the rest is set once.
 from __future__ import annotations
 
 import select
-import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from twisted.logger import Logger
@@ -56,51 +53,9 @@ from ._eager import (
     EagerUNIXPort,
     EagerUNIXServer,
 )
+from ._watchdog import WATCHDOG_FACTOR, describe, log, log_slow, stack_of, watchdog
 
-_log = Logger(namespace="twisted_lwstp.debug")
 _calls_log = Logger(namespace="twisted_lwstp")
-
-#: How many times C{slow_call} a call may hold the reactor thread before the
-#: watchdog logs its stack.
-WATCHDOG_FACTOR = 10
-
-
-def callable_name(f: object) -> str:
-    """
-    A readable, qualified name of a callable: C{module.Class.method} for a
-    method, C{module.function} for a function, the wrapped function's for a
-    C{functools.partial}, the class's for any other callable object.
-    """
-    while isinstance(f, partial):
-        f = f.func
-    qualname = getattr(f, "__qualname__", None)
-    if not isinstance(qualname, str):
-        qualname = type(f).__qualname__
-        module = type(f).__module__
-    else:
-        module = getattr(f, "__module__", None) or type(f).__module__
-    return f"{module}.{qualname}"
-
-
-def _innermost(protocol: object) -> object:
-    # Wrapping protocols (TLS, policies) keep the application's protocol
-    # in wrappedProtocol: name the one whose code runs.
-    seen = 0
-    while getattr(protocol, "wrappedProtocol", None) is not None and seen < 16:
-        protocol = protocol.wrappedProtocol  # type: ignore[attr-defined]
-        seen += 1
-    return protocol
-
-
-def io_handler_name(selectable: object, read: bool) -> str:
-    """
-    The name of what an I/O event runs: C{Protocol.dataReceived} for data
-    on a connection, the descriptor's C{doRead} or C{doWrite} otherwise.
-    """
-    protocol = getattr(selectable, "protocol", None)
-    if read and protocol is not None:
-        return f"{callable_name(type(_innermost(protocol)))}.dataReceived"
-    return f"{callable_name(type(selectable))}.{'doRead' if read else 'doWrite'}"
 
 
 class _Timed:
@@ -218,12 +173,12 @@ class DebugReactor:
         # read, start, serial) of the call in progress, or None.
         self._lwstp_in_call: tuple[Any, Any, float, int] | None = None
         self._lwstp_serial = 0  # reactor thread only
-        self._lwstp_watchdog = Watchdog(self, config.slow_call * WATCHDOG_FACTOR,
-                                        config.slow_call)
+        self._lwstp_watch = ReactorWatch(self, config.slow_call * WATCHDOG_FACTOR,
+                                         config.slow_call)
         self.addSystemEventTrigger(  # type: ignore[attr-defined]
-            "after", "startup", self._lwstp_watchdog.start_watching)
+            "after", "startup", self._lwstp_watch.start)
         self.addSystemEventTrigger(  # type: ignore[attr-defined]
-            "after", "shutdown", self._lwstp_watchdog.stop)
+            "after", "shutdown", self._lwstp_watch.stop)
 
     # -- timing (reactor thread) ---------------------------------------
 
@@ -244,10 +199,7 @@ class DebugReactor:
             self._lwstp_in_call = outer
             duration = time.perf_counter() - start
             if duration > self._lwstp_slow_call:
-                _log.warn(
-                    "Slow call: {callable} held the reactor thread for {duration:.3f} s",
-                    callable=describe(named, read), duration=duration,
-                )
+                log_slow(named, read, duration)
 
     def callLater(self, delay: float, f: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         self._lwstp_check_thread("callLater")
@@ -318,65 +270,49 @@ class DebugReactor:
         return super().removeWriter(writer)  # type: ignore[misc]
 
 
-def describe(named: object, read: bool | None) -> str:
-    """The name of a timed call: a callable's, or an I/O event's."""
-    return callable_name(named) if read is None else io_handler_name(named, read)
-
-
-class Watchdog:
+class ReactorWatch:
     """
-    A thread that looks at the reactor's call in progress every C{tick}
-    seconds and logs the reactor thread's stack once a call has held it for
-    C{threshold} seconds, once per call.
+    The watchdog's check of one debug reactor: it logs the reactor thread's
+    stack once a call has held it for C{threshold} seconds, once per call.
 
-    State: C{_stopped} (an Event, any thread); C{_reactor_thread} set once
-    by the reactor thread when watching starts; C{_reported} the watchdog
-    thread's own.
+    State: C{_reactor_thread} set once by the reactor thread when watching
+    starts; C{_reported} the watchdog thread's own.
     """
 
     def __init__(self, reactor: DebugReactor, threshold: float, tick: float) -> None:
         self.reactor = reactor
         self.threshold = threshold
         self.tick = tick
-        self._stopped = threading.Event()
         self._reactor_thread: int | None = None
         self._reported = 0
-        self.thread: threading.Thread | None = None
 
-    def start_watching(self) -> None:
-        """Start the watchdog's thread (reactor thread, at startup)."""
+    def start(self) -> None:
+        """Start watching (reactor thread, at startup)."""
         self._reactor_thread = threading.get_ident()
-        self.thread = threading.Thread(target=self._watch, name="lwstp-debug-watchdog",
-                                       daemon=True)
-        self.thread.start()
+        watchdog.add(self, self.check, self.tick)
 
     def stop(self) -> None:
-        """Stop watching (any thread); the thread ends within one tick."""
-        self._stopped.set()
+        """Stop watching (at shutdown)."""
+        watchdog.remove(self)
 
-    def _watch(self) -> None:
-        while not self._stopped.wait(self.tick):
-            self.check()
-
-    def check(self, now: float | None = None) -> bool:
+    def check(self, now: float) -> bool:
         """
         Log the reactor thread's stack if its call in progress has run for
-        C{threshold} seconds and was not reported yet; whether it did.
+        C{threshold} seconds and was not reported yet.
         """
         current = self.reactor._lwstp_in_call
         if current is None:
-            return False
+            return True
         named, read, start, serial = current
-        elapsed = (time.perf_counter() if now is None else now) - start
+        elapsed = now - start
         if serial == self._reported or elapsed < self.threshold:
-            return False
+            return True
         self._reported = serial
-        frame = sys._current_frames().get(self._reactor_thread or 0)
-        stack = "".join(traceback.format_stack(frame)) if frame is not None else "(no stack)\n"
-        _log.warn(
+        log.warn(
             "The reactor thread has been in {callable} for {duration:.2f} s and still is; "
             "its stack:\n{stack}",
-            callable=describe(named, read), duration=elapsed, stack=stack,
+            callable=describe(named, read), duration=elapsed,
+            stack=stack_of(self._reactor_thread),
         )
         return True
 

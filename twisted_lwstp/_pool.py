@@ -62,6 +62,7 @@ from typing import Any
 from ._checks import check_int, function_name
 from ._compat import TwistedPoolFacade
 from ._core import _QUEUED
+from ._debugpool import debug_pool, pool_debug
 from ._errors import PoolFinished, QueueFull
 from ._interfaces import ITaskOwner
 from ._reactorside import OwnerState
@@ -148,6 +149,11 @@ class ThreadPool(TwistedPoolFacade):
         self._runner: WorkerRunner = runner if runner is not None else ThreadRunner()
         # Reactor thread only.
         self._task_counter = 0
+        # Debug mode (LWSTP_DEBUG): wrappers chosen now, set on this pool
+        # itself, so that a pool without it runs none of its code.
+        debug = pool_debug(reactor)
+        if debug is not None:
+            self.enqueue, self._call_writable = debug_pool(self, debug)  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
         return f"<ThreadPool {self.name!r} threads={self._nthreads}>"

@@ -24,7 +24,9 @@ Environment variables, read when the reactor is installed:
  - C{LWSTP_SYNC_TIMEOUT}: seconds a task may wait in SYNC (default 300).
  - C{LWSTP_DEBUG}: 1 for debug mode (L{twisted_lwstp._debug}), 0 (the
    default) for none; C{LWSTP_SLOW_CALL}, the seconds after which a call
-   of the reactor thread is logged as slow (default 0.1).
+   of the reactor thread is logged as slow (default 0.1);
+   C{LWSTP_STUCK_TASK}, the seconds after which a task's call that has not
+   returned is reported (default 1.0).
 
 A bad value raises L{ConfigurationError} naming the variable and the value
 (C{twistd} and C{trial} print it and exit 1).
@@ -46,6 +48,7 @@ from twisted.internet.main import installReactor
 from twisted.logger import Logger
 
 from . import _internals
+from ._config import ConfigurationError, DebugConfig, read_number
 from ._debug import DebugReactor
 from ._eager import EagerStreams
 from ._pool import ThreadPool
@@ -59,12 +62,6 @@ _log = Logger(namespace="twisted_lwstp")
 POOL_NAME = "twisted.internet.reactor"
 
 
-class ConfigurationError(ValueError):
-    """
-    An C{LWSTP_*} variable, or an argument of L{install_pool}, is invalid.
-    """
-
-
 @dataclass(frozen=True)
 class PoolConfig:
     """
@@ -74,54 +71,33 @@ class PoolConfig:
     threads: int = 10
     max_queue_depth: int = 64
     sync_timeout: float = 300.0
-    #: Debug mode (twisted_lwstp._debug), and its threshold for a slow call.
+    #: Debug mode (twisted_lwstp._debug), and its thresholds: a slow call of
+    #: the reactor thread, a stuck call of a task.
     debug: bool = False
     slow_call: float = 0.1
+    stuck_task: float = 1.0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> PoolConfig:
         """
         Read C{LWSTP_THREADS}, C{LWSTP_MAX_QUEUE_DEPTH},
-        C{LWSTP_SYNC_TIMEOUT}, C{LWSTP_DEBUG} and C{LWSTP_SLOW_CALL}; unset
-        ones keep their defaults.
+        C{LWSTP_SYNC_TIMEOUT}, C{LWSTP_DEBUG}, C{LWSTP_SLOW_CALL} and
+        C{LWSTP_STUCK_TASK}; unset ones keep their defaults.
 
         @raise ConfigurationError: a value is not a valid number.
         """
         env = os.environ if environ is None else environ
         default = cls()
+        debug = DebugConfig.from_environ(env)
         return cls(
-            threads=_read(env, "LWSTP_THREADS", int, 1, default.threads),
-            max_queue_depth=_read(env, "LWSTP_MAX_QUEUE_DEPTH", int, 0, default.max_queue_depth),
-            sync_timeout=_read(env, "LWSTP_SYNC_TIMEOUT", float, 0, default.sync_timeout),
-            debug=_read_flag(env, "LWSTP_DEBUG", default.debug),
-            slow_call=_read(env, "LWSTP_SLOW_CALL", float, 0, default.slow_call),
+            threads=read_number(env, "LWSTP_THREADS", int, 1, default.threads),
+            max_queue_depth=read_number(env, "LWSTP_MAX_QUEUE_DEPTH", int, 0,
+                                        default.max_queue_depth),
+            sync_timeout=read_number(env, "LWSTP_SYNC_TIMEOUT", float, 0, default.sync_timeout),
+            debug=debug.enabled,
+            slow_call=debug.slow_call,
+            stuck_task=debug.stuck_task,
         )
-
-
-def _read_flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    if raw.strip() not in ("0", "1"):
-        raise ConfigurationError(f"{name}={raw!r} must be 0 or 1")
-    return raw.strip() == "1"
-
-
-def _read(env: Mapping[str, str], name: str, kind: Callable[[str], Any], low: float,
-          default: Any) -> Any:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    what = "an integer" if kind is int else "a number"
-    try:
-        value = kind(raw.strip())
-    except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not {what}") from None
-    if kind is float and not (value > low and value < float("inf")):
-        raise ConfigurationError(f"{name}={raw!r} must be {what} > {low:g}")
-    if kind is int and value < low:
-        raise ConfigurationError(f"{name}={raw!r} must be {what} >= {low:g}")
-    return value
 
 
 def _make_pool(reactor: Any, config: PoolConfig, name: str = POOL_NAME) -> CompatThreadPool:
