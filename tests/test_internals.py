@@ -55,6 +55,7 @@ INSTANCE_TABLE = {
     ("twisted.internet.unix.Client", "_sendmsgQueue"),
     ("twisted.internet.asyncioreactor.AsyncioSelectorReactor", "_asyncioEventloop"),
     ("asyncio.base_events.BaseEventLoop", "_default_executor"),
+    ("twisted.internet.base.ReactorBase", "_pendingTimedCalls"),
 }
 #: Private names of pytest and pytest-twisted, looked up (with their
 #: fallbacks) where they are used, in _internals.

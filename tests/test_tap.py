@@ -304,6 +304,8 @@ class TwistdWSGITests(TestCase):
             b"GET", f"http://127.0.0.1:{proto.ports[b'admin']}/diag".encode())
         diag = json.loads((yield readBody(response)))
         self.assertEqual((diag["name"], diag["threads"]), ("lwstp", 2))
+        # The reactor's lag, measured since the admin site serves /diag.
+        self.assertEqual(set(diag["reactor_lag"]), {"late_turns", "mean_ms", "max_ms"})
         response = yield agent.request(
             b"GET", f"http://127.0.0.1:{proto.ports[b'admin']}/metrics".encode())
         metrics = (yield readBody(response)).decode()
@@ -311,6 +313,8 @@ class TwistdWSGITests(TestCase):
         self.assertIn('lwstp_tasks_enqueued_total{pool="lwstp"} 2.0', metrics)
         # The lwstp reactor's own pool is exported too.
         self.assertIn('lwstp_threads{pool="twisted.internet.reactor"}', metrics)
+        self.assertIn("# TYPE lwstp_reactor_lag_seconds histogram", metrics)
+        self.assertIn('lwstp_reactor_lag_seconds_bucket{le="+Inf"}', metrics)
         process.signalProcess("TERM")
         yield proto.ended
         self.assertIn(b"Main loop terminated.", proto.output)

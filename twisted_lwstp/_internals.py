@@ -115,6 +115,9 @@ INSTANCE_NAMES: list[tuple[type, tuple[str, ...], str]] = [
     # The executor behind run_in_executor(None, ...), to_thread and
     # getaddrinfo: None until one is set or made.
     (asyncio.BaseEventLoop, ("_default_executor",), "python"),
+    # Every reactor's heap of timed calls, whose head is when it is due
+    # back (twisted_lwstp._lag).
+    (base.ReactorBase, ("_pendingTimedCalls",), "twisted"),
 ]
 
 
@@ -280,6 +283,20 @@ def rescheduler(reactor: AsyncioSelectorReactor) -> Callable[[], None]:
     """
     method: Callable[[], None] = reactor._reschedule
     return method
+
+
+# -- reactor lag (reactor thread) ---------------------------------------------
+
+
+def next_timed_call(reactor: Any) -> float | None:
+    """
+    When the reactor's earliest timed call is due (an absolute time, past
+    or not), or None: as C{timeout()} reads it, but not clipped at now.
+    Call C{check_instance(reactor)} once first.
+    """
+    reactor.timeout()  # files the timed calls made since the last turn
+    pending = reactor._pendingTimedCalls
+    return pending[0].time if pending else None
 
 
 # -- debug mode (reactor thread) ---------------------------------------------

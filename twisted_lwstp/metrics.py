@@ -21,6 +21,10 @@ serves C{/metrics}).  Every metric has the label C{pool}:
  - histograms, per reaped task, in seconds: C{lwstp_task_queued_seconds},
    C{lwstp_task_running_seconds}, C{lwstp_task_syncing_seconds}.
 
+C{watch_reactor(reactor)} adds, with no label, the histogram
+C{lwstp_reactor_lag_seconds}: how late the reactor's turns ran
+(L{twisted_lwstp._lag}).
+
 Runs in: the reactor thread.  The pool keeps its counters where it does
 the work (see L{twisted_lwstp._reactorside}); the histograms are filled by
 a reap observer here, and everything is read at scrape time: so a scrape
@@ -42,10 +46,11 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import CollectorRegistry
 
+from ._lag import LAG_BUCKETS, ReactorLag, reactor_lag
 from ._pool import ThreadPool
 from ._task import Task
 
-__all__ = ["BUCKETS", "PoolCollector", "watch"]
+__all__ = ["BUCKETS", "PoolCollector", "watch", "watch_reactor"]
 
 #: Upper bounds of the histograms' buckets, in seconds.
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -154,15 +159,7 @@ class PoolCollector:
             ("lwstp_task_syncing_seconds", "Time a task was blocked in SYNC.",
              self._syncing, self._sums[2]),
         ):
-            family = HistogramMetricFamily(name, doc, labels=["pool"])
-            buckets: list[tuple[str, float]] = []
-            running_total = 0
-            for bound, count in zip(BUCKETS, counts, strict=False):
-                running_total += count
-                buckets.append((repr(bound), running_total))
-            buckets.append(("+Inf", running_total + counts[-1]))
-            family.add_metric(label, buckets, total)
-            yield family
+            yield histogram(name, doc, BUCKETS, counts, total, label)
 
 
 class _Exporter:
@@ -212,3 +209,59 @@ def watch(pool: ThreadPool, registry: CollectorRegistry | None = REGISTRY) -> Po
     return collector
 
 
+
+
+def histogram(name: str, doc: str, bounds: tuple[float, ...], counts: list[int], total: float,
+              labels: list[str] | None = None) -> HistogramMetricFamily:
+    """
+    A histogram family from per-bucket counts (not cumulative; one more
+    than C{bounds}, for what lies above the last).
+    """
+    family = HistogramMetricFamily(name, doc, labels=["pool"] if labels else None)
+    buckets: list[tuple[str, float]] = []
+    running_total = 0
+    for bound, count in zip(bounds, counts, strict=False):
+        running_total += count
+        buckets.append((repr(bound), running_total))
+    buckets.append(("+Inf", running_total + counts[-1]))
+    family.add_metric(labels or [], buckets, total)
+    return family
+
+
+class ReactorLagCollector:
+    """
+    A C{prometheus_client} collector of a reactor's lag (reactor thread).
+    """
+
+    def __init__(self, lag: ReactorLag) -> None:
+        self.lag = lag
+
+    def collect(self) -> Iterator[Metric]:
+        lag = self.lag
+        yield histogram("lwstp_reactor_lag_seconds",
+                        "How late the reactor's turns ran (turns woken by a timer).",
+                        LAG_BUCKETS, list(lag.counts), lag.total)
+
+
+def watch_reactor(reactor: object,
+                  registry: CollectorRegistry | None = REGISTRY) -> ReactorLagCollector:
+    """
+    Measure C{reactor}'s lag (L{twisted_lwstp._lag}) and export it as
+    C{lwstp_reactor_lag_seconds} into C{registry} (C{None}: none).  Call it
+    once per registry, in the reactor thread.
+    """
+    collector = ReactorLagCollector(reactor_lag(reactor))
+    if registry is not None:
+        known = _lag_exporters.get(registry)
+        if known is not None:
+            if known.lag is not collector.lag:
+                raise ValueError("this registry exports another reactor's lag already")
+            return known
+        _lag_exporters[registry] = collector
+        registry.register(collector)
+    return collector
+
+
+#: The lag collector registered with each registry (reactor thread).
+_lag_exporters: weakref.WeakKeyDictionary[CollectorRegistry, ReactorLagCollector] = (
+    weakref.WeakKeyDictionary())

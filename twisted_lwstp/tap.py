@@ -17,6 +17,7 @@ from twisted.internet.defer import inlineCallbacks
 from twisted.python import usage
 from twisted.python.reflect import namedAny
 
+from ._lag import reactor_lag
 from ._pool import ThreadPool
 from .demo import DemoService, TaskShape
 from .haproxy import AgentFactory
@@ -253,10 +254,11 @@ def _watch(pool: ThreadPool, reactor: Any) -> Any:
     """
     from prometheus_client import REGISTRY
 
-    from .metrics import watch
+    from .metrics import watch, watch_reactor
     from .reactor import LwstpReactor
 
     watch(pool)
+    watch_reactor(reactor)
     if isinstance(reactor, LwstpReactor):
         reactor_pool = reactor.getThreadPool()
         if reactor_pool._reap_observer is None:
@@ -280,6 +282,9 @@ def makeService(options: Options) -> IService:
     limit = options["max-tasks-per-client"]
     shares = ClientShares(limit) if limit is not None else None
     registry = _watch(pool, reactor) if options["metrics"] else None
+    # The reactor's lag, while /diag or /metrics is served.
+    serves_diag = options["application"] is None or options["admin-endpoint"] is not None
+    lag = reactor_lag(reactor) if serves_diag or registry is not None else None
     service: IService
     if options["application"] is not None:
         service = WSGIServerService(options["endpoint"], pool, options["application"],
@@ -294,11 +299,11 @@ def makeService(options: Options) -> IService:
         service = DemoService(
             options["endpoint"], pool, shape, reactor=reactor,
             max_message_size=options["max-message-size"],
-            origins=options["origins"], shares=shares, metrics=registry,
+            origins=options["origins"], shares=shares, metrics=registry, lag=lag,
         )
     sidecars: list[IService] = []
     if options["admin-endpoint"] is not None:
-        admin = admin_site(pool, metrics=registry)
+        admin = admin_site(pool, metrics=registry, lag=lag)
         sidecars.append(ListeningService(options["admin-endpoint"], admin, "admin"))
     if options["agent-endpoint"] is not None:
         sidecars.append(ListeningService(options["agent-endpoint"], AgentFactory(pool),

@@ -14,6 +14,7 @@ from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from .._lag import ReactorLag
 from .._pool import ThreadPool
 from .._service import ThreadPoolService
 from ..web._policy import ClientShares, OriginPolicy
@@ -33,6 +34,9 @@ class DemoService(Service):
     last frame and closed; then destroy the pool.  The reactor would
     otherwise drop the connections before their last frames were written.
 
+    C{lag}, the reactor's lag meter (L{twisted_lwstp._lag.reactor_lag}),
+    adds the reactor's lag to C{/diag}.
+
     @ivar port: The listening port, once started.
     """
 
@@ -50,6 +54,7 @@ class DemoService(Service):
         origins: OriginPolicy | None = None,
         shares: ClientShares | None = None,
         metrics: Any = None,
+        lag: ReactorLag | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.pool = pool
@@ -58,7 +63,7 @@ class DemoService(Service):
         self.close_timeout = close_timeout
         self.pool_service = ThreadPoolService(pool)
         self.site, self.factory = make_site(pool, shape, max_message_size, origins=origins,
-                                            shares=shares, metrics=metrics)
+                                            shares=shares, metrics=metrics, lag=lag)
 
     def startService(self) -> None:
         """

@@ -13,6 +13,7 @@ from twisted.web.pages import notFound
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
 
+from .._lag import ReactorLag
 from .._pool import ThreadPool
 from ..web._admin import DiagResource, MetricsResource
 from ..web._policy import ClientShares, OriginCheckedResource, OriginPolicy
@@ -56,13 +57,15 @@ def make_site(
     origins: OriginPolicy | None = None,
     shares: ClientShares | None = None,
     metrics: Any = None,
+    lag: ReactorLag | None = None,
 ) -> tuple[Site, CountingFactory]:
     """
     The demo's site and the factory of its WebSocket connections.  Its
     C{/diag} adds the demo's own counts (L{CountingFactory.counts}).  The
     WebSocket takes handshakes from the page's own origin only, unless
     C{origins} allows more; C{shares} caps each client's live tasks;
-    C{metrics} (a C{prometheus_client} registry) adds C{/metrics}.
+    C{metrics} (a C{prometheus_client} registry) adds C{/metrics}; C{lag}
+    (the reactor's lag meter) adds the reactor's lag to C{/diag}.
     """
     factory = CountingFactory(pool, shape, max_message_size, shares)
     root = _Root()
@@ -70,7 +73,7 @@ def make_site(
     root.putChild(b"", page)
     policy = origins if origins is not None else OriginPolicy()
     root.putChild(b"ws", OriginCheckedResource(AdmittingWebSocketResource(factory), policy))
-    root.putChild(b"diag", DiagResource(pool, factory.counts, "demo"))
+    root.putChild(b"diag", DiagResource(pool, factory.counts, "demo", lag))
     if metrics is not None:
         root.putChild(b"metrics", MetricsResource(metrics))
     return Site(root), factory

@@ -23,6 +23,7 @@ from twisted.web.pages import notFound
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
 
+from .._lag import ReactorLag
 from .._pool import ThreadPool
 
 _log = Logger(namespace="twisted_lwstp.web")
@@ -31,17 +32,20 @@ _log = Logger(namespace="twisted_lwstp.web")
 class DiagResource(Resource):
     """
     The pool's diagnostics as JSON; C{extra}, if given, adds the object it
-    returns under C{extra_key} (the demo adds its connections' counts).
+    returns under C{extra_key} (the demo adds its connections' counts), and
+    C{lag} the reactor's lag under C{reactor_lag}
+    (L{twisted_lwstp._lag.ReactorLag.summary}).
     """
 
     isLeaf = True
 
     def __init__(self, pool: ThreadPool, extra: Callable[[], dict[str, int]] | None = None,
-                 extra_key: str = "extra") -> None:
+                 extra_key: str = "extra", lag: ReactorLag | None = None) -> None:
         super().__init__()
         self.pool = pool
         self.extra = extra
         self.extra_key = extra_key
+        self.lag = lag
 
     def render_GET(self, request: Request) -> bytes:
         pool = self.pool
@@ -67,6 +71,8 @@ class DiagResource(Resource):
         }
         if self.extra is not None:
             body[self.extra_key] = self.extra()
+        if self.lag is not None:
+            body["reactor_lag"] = self.lag.summary()
         request.setHeader(b"content-type", b"application/json")
         request.setHeader(b"cache-control", b"no-store")
         return json.dumps(body).encode("utf-8")
@@ -120,13 +126,14 @@ class _AdminRoot(Resource):
         return notFound()
 
 
-def admin_site(pool: ThreadPool, metrics: Any = None) -> Site:
+def admin_site(pool: ThreadPool, metrics: Any = None, lag: ReactorLag | None = None) -> Site:
     """
-    The admin site of C{pool}: C{/diag}, C{/health}, and C{/metrics} if
-    C{metrics} (a C{prometheus_client} registry) is given.
+    The admin site of C{pool}: C{/diag} (with the reactor's C{lag} if
+    given), C{/health}, and C{/metrics} if C{metrics} (a
+    C{prometheus_client} registry) is given.
     """
     root = _AdminRoot()
-    root.putChild(b"diag", DiagResource(pool))
+    root.putChild(b"diag", DiagResource(pool, lag=lag))
     root.putChild(b"health", HealthResource(pool))
     if metrics is not None:
         root.putChild(b"metrics", MetricsResource(metrics))

@@ -1,0 +1,140 @@
+"""
+Reactor lag: how late a reactor's turns run, measured inside its loop.
+In process on a fake reactor, then on real reactors (each in a process of
+its own), through C{/diag}'s summary and the Prometheus histogram.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from twisted.trial.unittest import SynchronousTestCase
+
+from twisted_lwstp._lag import LAG_BUCKETS, ReactorLag, reactor_lag
+from twisted_lwstp.metrics import watch_reactor
+
+from .test_reactor import run_python
+
+
+class Due:
+    def __init__(self, time: float) -> None:
+        self.time = time
+
+
+class FakeReactor:
+    """
+    A reactor's clock, its runUntilCurrent, and its heap of timed calls:
+    C{wait} is how long after the end of a turn the earliest is due (None:
+    none is).
+    """
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.wait: float | None = None
+        self.turns = 0
+        self._pendingTimedCalls: list[Due] = []
+
+    def seconds(self) -> float:
+        return self.now
+
+    def timeout(self) -> float | None:
+        self._pendingTimedCalls = [] if self.wait is None else [Due(self.now + self.wait)]
+        return None if self.wait is None else max(0.0, self.wait)
+
+    def runUntilCurrent(self) -> None:
+        self.turns += 1
+
+
+class MeterTests(SynchronousTestCase):
+    def test_a_turn_later_than_its_timer_counts_its_lag_and_an_early_one_nothing(self) -> None:
+        reactor = FakeReactor()
+        meter = ReactorLag(reactor)
+        meter.start()
+        reactor.wait = 1.0
+        reactor.runUntilCurrent()  # the first turn: due back at 1.0
+        self.assertEqual(meter.late_turns, 0)
+        reactor.now = 1.3
+        reactor.wait = None  # nothing timed left
+        reactor.runUntilCurrent()  # 0.3 s late
+        reactor.now = 50.0
+        reactor.wait = 2.0
+        reactor.runUntilCurrent()  # no timer was waiting: not late
+        reactor.now = 51.0
+        reactor.runUntilCurrent()  # woken early by I/O (due at 52): not late
+        reactor.now = 53.002
+        reactor.wait = -0.5  # this turn blocked past its next timer: due at 52.502
+        reactor.runUntilCurrent()  # due at 53.0: 2 ms late
+        reactor.now = 52.6
+        reactor.wait = None
+        reactor.runUntilCurrent()  # due at 52.502, though timeout() said 0: 98 ms late
+        self.assertEqual(reactor.turns, 6)  # every turn still ran
+        self.assertEqual(meter.late_turns, 3)
+        self.assertAlmostEqual(meter.total, 0.4)
+        self.assertAlmostEqual(meter.most, 0.3)
+        self.assertEqual(meter.counts[LAG_BUCKETS.index(0.5)], 1)  # 0.3 in (0.25, 0.5]
+        self.assertEqual(meter.counts[LAG_BUCKETS.index(0.1)], 1)
+        self.assertEqual(meter.counts[LAG_BUCKETS.index(0.0025)], 1)
+        self.assertEqual(meter.summary(), {"late_turns": 3, "mean_ms": 133.333, "max_ms": 300.0})
+
+    def test_stop_gives_the_reactor_its_own_method_back_and_one_meter_per_reactor(self) -> None:
+        reactor = FakeReactor()
+        own = reactor.runUntilCurrent
+        meter = reactor_lag(reactor)
+        self.assertIs(reactor_lag(reactor), meter)
+        self.assertNotEqual(reactor.runUntilCurrent, own)
+        meter.start()  # idempotent: not wrapped twice
+        meter.stop()
+        self.assertEqual(reactor.runUntilCurrent, own)
+        self.assertNotIn("runUntilCurrent", vars(reactor))
+
+    def test_an_unmeasured_reactor_is_untouched(self) -> None:
+        reactor = FakeReactor()
+        self.assertNotIn("runUntilCurrent", vars(reactor))
+        self.assertEqual(ReactorLag(reactor).summary(),
+                         {"late_turns": 0, "mean_ms": 0.0, "max_ms": 0.0})
+
+    def test_the_prometheus_histogram(self) -> None:
+        reactor = FakeReactor()
+        registry = CollectorRegistry()
+        collector = watch_reactor(reactor, registry)
+        self.assertIs(watch_reactor(reactor, registry), collector)
+        with self.assertRaises(ValueError):
+            watch_reactor(FakeReactor(), registry)
+        reactor.wait = 0.0
+        reactor.runUntilCurrent()
+        reactor.now = 0.004
+        reactor.runUntilCurrent()
+        text = generate_latest(registry).decode()
+        self.assertIn("# TYPE lwstp_reactor_lag_seconds histogram", text)
+        self.assertIn('lwstp_reactor_lag_seconds_bucket{le="0.0025"} 0.0', text)
+        self.assertIn('lwstp_reactor_lag_seconds_bucket{le="0.005"} 1.0', text)
+        self.assertIn('lwstp_reactor_lag_seconds_bucket{le="+Inf"} 1.0', text)
+        self.assertIn("lwstp_reactor_lag_seconds_sum 0.004", text)
+
+
+class RealReactorTests(SynchronousTestCase):
+    def test_a_call_that_blocks_makes_the_next_timer_late(self) -> None:
+        for install in ("twisted_lwstp.reactor", "twisted_lwstp.asyncioreactor",
+                        "twisted.internet.epollreactor"):
+            out = run_python(
+                f"""
+                import json, time
+                from {install} import install
+                install()
+                from twisted.internet import reactor
+                from twisted_lwstp._lag import reactor_lag
+
+                meter = reactor_lag(reactor)
+                reactor.callLater(0.05, time.sleep, 0.3)   # blocks the reactor
+                reactor.callLater(0.1, lambda: None)       # due while it blocks
+                reactor.callLater(0.6, reactor.stop)
+                reactor.run()
+                print(json.dumps(meter.summary()))
+                """
+            )
+            summary: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+            self.assertGreaterEqual(summary["late_turns"], 1, install)
+            self.assertGreaterEqual(summary["max_ms"], 200.0, install)
+            self.assertLess(summary["max_ms"], 5000.0, install)
