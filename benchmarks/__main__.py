@@ -29,7 +29,7 @@ FULL = {
     "scale": {"n": 10_000, "small": 100, "reps": 3},
     "e2e": {"threads": 3, "clients": 8, "count": 2_000, "reps": 3},
     "reactor": {"threads": (1, 3, 10), "to_thread": (1, 3), "n": 20_000, "calls": 200_000,
-                "reps": 5},
+                "turns": 100_000, "reps": 5},
     "wsgi": {"seconds": 10.0, "reps": 1},
 }
 QUICK = {
@@ -39,7 +39,7 @@ QUICK = {
     "scale": {"n": 2_000, "small": 100, "reps": 1},
     "e2e": {"threads": 3, "clients": 8, "count": 200, "reps": 1},
     "reactor": {"threads": (1, 3, 10), "to_thread": (1, 3), "n": 2_000, "calls": 20_000,
-                "reps": 1},
+                "turns": 10_000, "reps": 1},
     "wsgi": {"seconds": 2.0, "reps": 1},
 }
 CASES = ("throughput", "sync", "stop", "scale", "e2e", "reactor", "wsgi")
@@ -69,6 +69,8 @@ async def run(reactor: Any, names: list[str], plan: dict[str, Any]) -> list[Case
                         reactor, threads, p["n"], p["reps"], ours, peer, suffix))
                 results.extend(await reactor_cases.call_from_thread(
                     reactor, p["calls"], p["reps"], ours, peer, suffix))
+                results.append(await reactor_cases.lag_overhead(
+                    reactor, p["turns"], 2 * p["reps"] + 1, ours, suffix))
             for threads in p["to_thread"]:
                 results.append(await reactor_cases.to_thread(reactor, threads, p["n"], p["reps"]))
             results.append(await reactor_cases.future_floor(reactor, p["n"], p["reps"]))

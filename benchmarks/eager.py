@@ -31,6 +31,8 @@ ROWS = [
     ("demo, SYNC every message", ("lwstp", "demo"), ("epoll", "demo"), 1.25),
     ("demo on lwstp vs plain server on epoll", ("lwstp", "demo"), ("epoll", "plain"), None),
     ("twisted.web small responses, keep-alive", ("lwstp", "web"), ("epoll", "web"), None),
+    # The reactor's lag meter (issue 27), on against off, on the same server.
+    ("twisted.web keep-alive, lag meter on vs off", ("lwstp+lag", "web"), ("lwstp", "web"), 0.95),
 ]
 
 

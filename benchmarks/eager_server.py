@@ -4,7 +4,8 @@ global reactor:
 
     python -m benchmarks.eager_server REACTOR KIND COUNT CLIENTS
 
-REACTOR is ``lwstp`` or ``epoll``.  KIND is ``plain`` (a plain Twisted
+REACTOR is ``lwstp``, ``lwstp+lag`` (with the reactor's lag meter on, as
+``twistd lwstp`` has it while it serves /diag) or ``epoll``.  KIND is ``plain`` (a plain Twisted
 WebSocket server that sends COUNT messages to each client from the reactor
 thread, one per reactor turn, with no threads: the best a Twisted user has
 today), ``demo`` (the twisted_lwstp demo, its task SYNCing every message)
@@ -26,11 +27,16 @@ from typing import Any
 
 
 def install(name: str) -> Any:
-    if name == "lwstp":
+    if name in ("lwstp", "lwstp+lag"):
         from twisted_lwstp.reactor import PoolConfig
         from twisted_lwstp.reactor import install as install_lwstp
 
-        return install_lwstp(PoolConfig(threads=4, max_queue_depth=64))
+        reactor = install_lwstp(PoolConfig(threads=4, max_queue_depth=64))
+        if name == "lwstp+lag":
+            from twisted_lwstp._lag import reactor_lag
+
+            reactor_lag(reactor)
+        return reactor
     from twisted.internet import epollreactor
 
     epollreactor.install()

@@ -22,6 +22,7 @@ from ._runner import CaseResult, compare
 DEFER_TARGET = 3.0
 CFT_TARGET = 5.0
 TO_THREAD_TARGET = 1.0
+LAG_TARGET = 0.95
 
 
 async def _child(reactor: Any, which: str, case: str, threads: int, n: int,
@@ -91,3 +92,17 @@ async def future_floor(reactor: Any, n: int, reps: int) -> CaseResult:
     rates = [await _child(reactor, "asyncio", "future_floor", 1, n, seen) for _ in range(reps)]
     return CaseResult("to_thread floor (bare, not ours)", 1, "calls/s", statistics.median(rates),
                       None, None, None, None, True, reps, {"ours": rates})
+
+
+async def lag_overhead(reactor: Any, n: int, reps: int, ours: str = "lwstp",
+                       suffix: str = "") -> CaseResult:
+    """
+    Reactor turns per second with the lag meter on (ours) against off.
+    """
+    seen: dict[str, list[float]] = {}
+    return await compare(
+        f"reactor turns, lag meter on vs off{suffix}", 1, "turns/s",
+        lambda: _child(reactor, ours, "turns-lag", 1, n, seen),
+        lambda: _child(reactor, ours, "turns", 1, n, seen),
+        reps, LAG_TARGET, True,
+    )

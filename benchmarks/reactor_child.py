@@ -16,6 +16,9 @@ stock reactor with Twisted's own pool), or ``lwstp-asyncio`` against
   trivial function, gathered, after a warm-up.  On ``lwstp-asyncio`` they
   run on the reactor's pool (its default executor); on ``asyncio``, on
   asyncio's own ``ThreadPoolExecutor`` of THREADS workers.
+- ``turns`` and ``turns-lag``: N reactor turns, each running one timed
+  call that schedules the next (``callLater(0)``), the reactor's lag meter
+  off and on: what the meter costs a turn that does nothing else.
 - ``future_floor`` (asyncio reactors only): the hand-off that both sides
   of ``to_thread`` pay and neither can avoid: one thread completes N
   ``concurrent.futures`` futures that the loop awaits through
@@ -191,6 +194,30 @@ async def future_floor_case(reactor: Any, n: int) -> dict[str, float]:
     return {"rate": n / elapsed, "wakeups": writes[0] * 10_000 / n}
 
 
+async def turns_case(reactor: Any, n: int, lag: bool) -> dict[str, float]:
+    from twisted.internet import defer
+
+    if lag:
+        from twisted_lwstp._lag import reactor_lag
+
+        reactor_lag(reactor)
+    done: defer.Deferred[None] = defer.Deferred()
+    left = [n]
+
+    def turn() -> None:
+        left[0] -= 1
+        if left[0]:
+            reactor.callLater(0, turn)
+        else:
+            done.callback(None)
+
+    start = time.perf_counter()
+    reactor.callLater(0, turn)
+    await done
+    elapsed = time.perf_counter() - start
+    return {"rate": n / elapsed, "wakeups": 0.0}
+
+
 def main(argv: list[str]) -> int:
     name, case, threads, n = argv[0], argv[1], int(argv[2]), int(argv[3])
     install(name, threads)
@@ -203,6 +230,8 @@ def main(argv: list[str]) -> int:
             out.update(await to_thread_case(reactor, n, threads))
         elif case == "future_floor":
             out.update(await future_floor_case(reactor, n))
+        elif case in ("turns", "turns-lag"):
+            out.update(await turns_case(reactor, n, case == "turns-lag"))
         else:
             run = defer_case if case == "defer" else cft_case
             out.update(await run(reactor, n))

@@ -19,56 +19,45 @@ from .test_reactor import run_python
 
 
 class Due:
-    def __init__(self, time: float) -> None:
+    def __init__(self, time: float, cancelled: bool = False) -> None:
         self.time = time
+        self.cancelled = cancelled
 
 
 class FakeReactor:
     """
-    A reactor's clock, its runUntilCurrent, and its heap of timed calls:
-    C{wait} is how long after the end of a turn the earliest is due (None:
-    none is).
+    A reactor's clock, its runUntilCurrent, and its heap of timed calls,
+    whose head is the earliest.
     """
 
     def __init__(self) -> None:
         self.now = 0.0
-        self.wait: float | None = None
         self.turns = 0
         self._pendingTimedCalls: list[Due] = []
 
     def seconds(self) -> float:
         return self.now
 
-    def timeout(self) -> float | None:
-        self._pendingTimedCalls = [] if self.wait is None else [Due(self.now + self.wait)]
-        return None if self.wait is None else max(0.0, self.wait)
-
     def runUntilCurrent(self) -> None:
         self.turns += 1
 
+    def turn(self, now: float, *heap: Due) -> None:
+        self.now = now
+        self._pendingTimedCalls = list(heap)
+        self.runUntilCurrent()
+
 
 class MeterTests(SynchronousTestCase):
-    def test_a_turn_later_than_its_timer_counts_its_lag_and_an_early_one_nothing(self) -> None:
+    def test_a_turn_later_than_its_earliest_timer_counts_its_lag_and_others_nothing(self) -> None:
         reactor = FakeReactor()
         meter = ReactorLag(reactor)
         meter.start()
-        reactor.wait = 1.0
-        reactor.runUntilCurrent()  # the first turn: due back at 1.0
-        self.assertEqual(meter.late_turns, 0)
-        reactor.now = 1.3
-        reactor.wait = None  # nothing timed left
-        reactor.runUntilCurrent()  # 0.3 s late
-        reactor.now = 50.0
-        reactor.wait = 2.0
-        reactor.runUntilCurrent()  # no timer was waiting: not late
-        reactor.now = 51.0
-        reactor.runUntilCurrent()  # woken early by I/O (due at 52): not late
-        reactor.now = 53.002
-        reactor.wait = -0.5  # this turn blocked past its next timer: due at 52.502
-        reactor.runUntilCurrent()  # due at 53.0: 2 ms late
-        reactor.now = 52.6
-        reactor.wait = None
-        reactor.runUntilCurrent()  # due at 52.502, though timeout() said 0: 98 ms late
+        reactor.turn(0.0)  # no timed call: not late
+        reactor.turn(1.3, Due(1.0), Due(1.2))  # the earliest waited 0.3 s
+        reactor.turn(50.0, Due(52.0))  # woken early, by I/O: not late
+        reactor.turn(53.002, Due(53.0))  # 2 ms late
+        reactor.turn(60.0, Due(59.9, cancelled=True))  # nothing waited for it
+        reactor.turn(61.0, Due(60.902))  # 98 ms late
         self.assertEqual(reactor.turns, 6)  # every turn still ran
         self.assertEqual(meter.late_turns, 3)
         self.assertAlmostEqual(meter.total, 0.4)
@@ -84,7 +73,9 @@ class MeterTests(SynchronousTestCase):
         meter = reactor_lag(reactor)
         self.assertIs(reactor_lag(reactor), meter)
         self.assertNotEqual(reactor.runUntilCurrent, own)
+        wrapped = reactor.runUntilCurrent
         meter.start()  # idempotent: not wrapped twice
+        self.assertIs(reactor.runUntilCurrent, wrapped)
         meter.stop()
         self.assertEqual(reactor.runUntilCurrent, own)
         self.assertNotIn("runUntilCurrent", vars(reactor))
@@ -102,10 +93,7 @@ class MeterTests(SynchronousTestCase):
         self.assertIs(watch_reactor(reactor, registry), collector)
         with self.assertRaises(ValueError):
             watch_reactor(FakeReactor(), registry)
-        reactor.wait = 0.0
-        reactor.runUntilCurrent()
-        reactor.now = 0.004
-        reactor.runUntilCurrent()
+        reactor.turn(0.004, Due(0.0))
         text = generate_latest(registry).decode()
         self.assertIn("# TYPE lwstp_reactor_lag_seconds histogram", text)
         self.assertIn('lwstp_reactor_lag_seconds_bucket{le="0.0025"} 0.0', text)

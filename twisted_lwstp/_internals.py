@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import sys
+from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -288,15 +289,32 @@ def rescheduler(reactor: AsyncioSelectorReactor) -> Callable[[], None]:
 # -- reactor lag (reactor thread) ---------------------------------------------
 
 
-def next_timed_call(reactor: Any) -> float | None:
+def measured_turns(reactor: Any, counts: list[int], bounds: tuple[float, ...],
+                   stats: list[float]) -> Callable[[], None]:
     """
-    When the reactor's earliest timed call is due (an absolute time, past
-    or not), or None: as C{timeout()} reads it, but not clipped at now.
-    Call C{check_instance(reactor)} once first.
+    The reactor's C{runUntilCurrent}, measuring each turn's lag first: how
+    late the earliest timed call (the head of the reactor's heap, which
+    the turn is about to run) is, if it is due.  A late turn adds one to
+    C{counts} at its bucket of C{bounds}, its lag to C{stats[0]}, and
+    raises C{stats[1]} to it if larger.  Everything inline: this runs
+    every turn.  Call C{check_instance(reactor)} once first.
     """
-    reactor.timeout()  # files the timed calls made since the last turn
-    pending = reactor._pendingTimedCalls
-    return pending[0].time if pending else None
+    run = reactor.runUntilCurrent
+    seconds = reactor.seconds
+
+    def turn() -> None:
+        pending = reactor._pendingTimedCalls
+        if pending:
+            head = pending[0]
+            lag = seconds() - head.time
+            if lag >= 0.0 and not head.cancelled:
+                counts[bisect_left(bounds, lag)] += 1
+                stats[0] += lag
+                if lag > stats[1]:
+                    stats[1] = lag
+        run()
+
+    return turn
 
 
 # -- debug mode (reactor thread) ---------------------------------------------

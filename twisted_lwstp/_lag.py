@@ -2,13 +2,13 @@
 """
 Reactor lag: how late a reactor's turns run.
 
-At the end of each turn a reactor knows when it is due back: when its
-earliest timed call is due (what its C{timeout()} counts down to; already
-past, if a call of this turn blocked the thread beyond it).  When the next
-turn begins after that moment, it is late by the difference: the time the
-reactor thread spent elsewhere (a slow handler, a blocking call) while a
-timer waited.  A turn woken early, by I/O or a call from a thread, is not
-late and is not counted.
+A reactor's turn begins by running the timed calls that are due.  If the
+earliest of them was due before the turn began, the turn is late by the
+difference: the time the reactor thread spent elsewhere (a slow handler,
+a blocking call, a long earlier turn) while that timer waited.  A turn
+woken before its earliest timer, by I/O or a call from a thread, is not
+late and is not counted; an idle reactor's turns are late by how much its
+poll overshot, a fraction of a millisecond.
 
 The meter runs inside the reactor loop itself: it wraps the reactor's own
 C{runUntilCurrent} (on the instance, so any reactor will do), so it adds
@@ -23,8 +23,6 @@ Runs in: the reactor thread, which owns every attribute of L{ReactorLag}.
 from __future__ import annotations
 
 import weakref
-from bisect import bisect_left
-from collections.abc import Callable
 from typing import Any
 
 from . import _internals
@@ -41,8 +39,6 @@ class ReactorLag:
 
     @ivar counts: Per bucket of L{LAG_BUCKETS}, and one past the last, the
         late turns whose lag fell there (not cumulative).
-    @ivar total: The late turns' lag added up, in seconds.
-    @ivar most: The largest lag seen, in seconds.
     """
 
     def __init__(self, reactor: Any) -> None:
@@ -50,48 +46,41 @@ class ReactorLag:
         # the other way round.
         self._reactor = weakref.ref(reactor)
         self.counts = [0] * (len(LAG_BUCKETS) + 1)
-        self.total = 0.0
-        self.most = 0.0
-        self._due: float | None = None
-        self._run: Callable[[], None] | None = None
+        # The late turns' lag added up, and the largest, in seconds.
+        self._stats = [0.0, 0.0]
+        self._measuring = False
 
     @property
     def late_turns(self) -> int:
         """How many turns ran late."""
         return sum(self.counts)
 
+    @property
+    def total(self) -> float:
+        """The late turns' lag added up, in seconds."""
+        return self._stats[0]
+
+    @property
+    def most(self) -> float:
+        """The largest lag seen, in seconds."""
+        return self._stats[1]
+
     def start(self) -> None:
         """Measure from now on (idempotent)."""
-        if self._run is not None:
-            return
         reactor = self._reactor()
-        assert reactor is not None, "a meter outlives no reactor"
+        if self._measuring or reactor is None:
+            return
         _internals.check_instance(reactor)
-        run = self._run = reactor.runUntilCurrent
-        seconds, next_due = reactor.seconds, _internals.next_timed_call
-        counts, bounds = self.counts, LAG_BUCKETS
-
-        def turn() -> None:
-            due = self._due
-            if due is not None:
-                lag = seconds() - due
-                if lag >= 0.0:
-                    counts[bisect_left(bounds, lag)] += 1
-                    self.total += lag
-                    if lag > self.most:
-                        self.most = lag
-            run()
-            self._due = next_due(reactor)
-
-        reactor.runUntilCurrent = turn
+        reactor.runUntilCurrent = _internals.measured_turns(
+            reactor, self.counts, LAG_BUCKETS, self._stats)
+        self._measuring = True
 
     def stop(self) -> None:
         """Stop measuring: the reactor's own C{runUntilCurrent} again."""
         reactor = self._reactor()
-        if self._run is not None and reactor is not None:
+        if self._measuring and reactor is not None:
             del reactor.runUntilCurrent
-            self._run = None
-            self._due = None
+        self._measuring = False
 
     def summary(self) -> dict[str, float]:
         """For C{/diag}: late turns, their mean and largest lag in ms."""
