@@ -14,7 +14,7 @@ EXTRAS := test docs bench
 # still show.
 PIP_E  := $(PY) -m pip install -qq --config-settings editable_mode=compat -e
 
-.PHONY: run test venv clean bench bench-plot soak docs graphviz lint mutants matrix
+.PHONY: run test test-debug venv clean bench bench-plot soak docs graphviz lint mutants matrix
 
 venv: $(STAMP)
 
@@ -44,6 +44,13 @@ test: $(foreach e,$(EXTRAS),$(VENV)/.installed-$(e)) docs lint
 	$(PY) -m pytest -q
 	$(PY) -m pytest -q -p no:twisted tests/run_twisted_suites.py
 	PYTHONFAULTHANDLER=1 timeout -s ABRT $(TRIAL_BOUND) $(PY) -m twisted.trial tests
+
+# Twisted's suites under both lwstp reactors in debug mode (LWSTP_DEBUG=1),
+# compared with the stock reactors (issue 27; about 3 minutes, not part of
+# `make test`).  tests/run_twisted_suites.py lists the tests that call the
+# reactor from threads on purpose, which debug mode refuses.
+test-debug: $(VENV)/.installed-test
+	LWSTP_SUITES_DEBUG=1 $(PY) -m pytest -q -p no:twisted tests/run_twisted_suites.py
 
 # Strict typing (mypy with the zope plugin) and lint (ruff): both clean.
 lint: $(VENV)/.installed-test

@@ -65,8 +65,9 @@ def run_once(reactor: str, kind: str, count: int, clients: int,
     finally:
         if server.poll() is None:
             server.kill()
-    # A WebSocket client also gets the closing "finished" message.
-    expected = clients * (count if kind == "web" else count + 1)
+    # A WebSocket client also gets the closing "finished" message, and the
+    # demo's client its task's "pos 0" when a thread takes it.
+    expected = clients * {"web": count, "plain": count + 1, "demo": count + 2}[kind]
     if report["messages"] != expected:
         raise RuntimeError(f"expected {expected} messages, got {report}")
     cpu = json.loads(out.strip().splitlines()[-1])["cpu"]

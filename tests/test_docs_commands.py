@@ -73,6 +73,8 @@ RUN = {
     "twistd -n lwstp --wsgi yourpackage.wsgi.app --threads 8 --max-queue-depth 16 "
     "--listen tcp:8080:interface=127.0.0.1 --admin tcp:7682:interface=127.0.0.1":
         "test_wsgi_command",
+    "LWSTP_DEBUG=1 twistd --reactor=lwstp -n web --port tcp:8080:interface=127.0.0.1 "
+    "--path docs/examples": "test_debug_command",
 }
 
 
@@ -229,6 +231,31 @@ class RunningTests(TestCase):
             self.assertEqual(code, 200, name)
             self.assertIn(b"This is a Twisted Web test page", body)  # twistd web's own
             self.assertIn(b"reactor class: twisted_lwstp.", shell.output)
+            yield self.stop(shell)
+
+    @inlineCallbacks
+    def test_debug_command(self):
+        # Port moved, as elsewhere; both pages of the debug how-to, on both
+        # lwstp reactors (the how-to says lwstp-asyncio works the same).
+        for name in ("lwstp", "lwstp-asyncio"):
+            shell = self.spawn(
+                f"LWSTP_DEBUG=1 twistd --reactor={name} -n web --port {FREE} "
+                      "--path docs/examples", rb"Site starting on (\d+)")
+            port = yield shell.seen
+            code, body = yield self.get(f"http://127.0.0.1:{port}/blocking.rpy")
+            self.assertEqual((code, body), (200, b"report for today\n"))
+            log = shell.output.decode()
+            # The watchdog's stack, taken while the call blocked, ends at it.
+            self.assertIn("[twisted_lwstp.debug#warn] The reactor thread has been in "
+                          "twisted.web.http._GenericHTTPChannelProtocol.dataReceived", log)
+            self.assertRegex(log, r'blocking\.rpy", line \d+, in look_up_report\s+'
+                                  r"time\.sleep\(1\.5\)  # the blocking call")
+            self.assertRegex(log, r"Slow call: twisted\.web\.http\._GenericHTTPChannelProtocol"
+                                  r"\.dataReceived held the reactor thread for 1\.\d+ s")
+            before = len(shell.output)
+            code, body = yield self.get(f"http://127.0.0.1:{port}/blocking_fixed.rpy")
+            self.assertEqual((code, body), (200, b"report for today\n"))
+            self.assertNotIn(b"twisted_lwstp.debug", shell.output[before:], name)
             yield self.stop(shell)
 
     @inlineCallbacks

@@ -10,11 +10,13 @@ reactor-builder tests make a fresh reactor of each kind in its list for
 every test, so C{trial --reactor=lwstp} alone would never build ours: this
 puts ours (or the stock one, for the comparison) in that list, and installs
 the same reactor globally for the modules that use the global one.  Prints
-trial's verbose report.
+trial's verbose report.  With C{LWSTP_DEBUG=1}, ours are the debug-mode
+classes (C{make test-debug}).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -34,9 +36,10 @@ def _lwstp_epoll() -> type:
     cannot notice a descriptor closed behind its back, for one); the lwstp
     reactor is an epoll reactor and must be skipped alike.
     """
-    from twisted_lwstp.reactor import LwstpReactor
+    from twisted_lwstp.reactor import LwstpDebugReactor, LwstpReactor
 
-    return type("EPollReactor", (LwstpReactor,), {"__module__": __name__})
+    base = LwstpDebugReactor if os.environ.get("LWSTP_DEBUG") == "1" else LwstpReactor
+    return type("EPollReactor", (base,), {"__module__": __name__})
 
 
 LwstpEPoll = _lwstp_epoll()
@@ -49,7 +52,10 @@ def LwstpAsyncioReactor(self: Any) -> Any:  # noqa: N802 - named as a reactor cl
     """
     from asyncio import get_event_loop, new_event_loop, set_event_loop
 
-    from twisted_lwstp.asyncioreactor import LwstpAsyncioReactor as Lwstp
+    from twisted_lwstp.asyncioreactor import LwstpAsyncioDebugReactor, LwstpAsyncioReactor
+
+    debug = os.environ.get("LWSTP_DEBUG") == "1"
+    Lwstp = LwstpAsyncioDebugReactor if debug else LwstpAsyncioReactor
 
     # Named as the reactor it is built on, for the same reason as LwstpEPoll.
     Reactor = type("AsyncioSelectorReactor", (Lwstp,), {"__module__": __name__})
