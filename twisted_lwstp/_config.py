@@ -17,6 +17,10 @@ class ConfigurationError(ValueError):
     """
 
 
+# Its public home, where users import it from (and the docs list it).
+ConfigurationError.__module__ = "twisted_lwstp.reactor"
+
+
 def read_number(env: Mapping[str, str], name: str, kind: Callable[[str], Any], low: float,
                 default: Any) -> Any:
     """
