@@ -134,12 +134,28 @@ class Shell(ProcessProtocol):
         self.seen: Deferred[str] = Deferred()
         self.ended: Deferred[None] = Deferred()
         self.reason: BaseException | None = None
+        self._expected: list[tuple[re.Pattern[bytes], int, Deferred[None]]] = []
+
+    def expect(self, pattern: bytes) -> Deferred[None]:
+        """Fires once the output from now on matches C{pattern}."""
+        d: Deferred[None] = Deferred()
+        self._expected.append((re.compile(pattern), len(self.output), d))
+        self._check()
+        return d
+
+    def _check(self) -> None:
+        for item in list(self._expected):
+            pattern, since, d = item
+            if pattern.search(self.output, since):
+                self._expected.remove(item)
+                d.callback(None)
 
     def outReceived(self, data: bytes) -> None:
         self.output += data
         match = self.pattern.search(self.output)
         if match and not self.seen.called:
             self.seen.callback(match.group(1).decode())
+        self._check()
 
     errReceived = outReceived
 
@@ -162,8 +178,10 @@ class RunningTests(TestCase):
         env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""))
         env.pop("MAKEFLAGS", None)
         env.pop("MAKELEVEL", None)
-        reactor.spawnProcess(shell, "/bin/sh", ["/bin/sh", "-c", f"exec {command}"], env=env,
-                             path=cwd)
+        # env runs it in the shell's place, with the variables the command
+        # sets first (VAR=value command), if any.
+        reactor.spawnProcess(shell, "/bin/sh", ["/bin/sh", "-c", f"exec env {command}"],
+                             env=env, path=cwd)
         self.addCleanup(self.stop, shell)
         return shell
 
@@ -242,8 +260,10 @@ class RunningTests(TestCase):
                 f"LWSTP_DEBUG=1 twistd --reactor={name} -n web --port {FREE} "
                       "--path docs/examples", rb"Site starting on (\d+)")
             port = yield shell.seen
+            slow = shell.expect(rb"Slow call: ")
             code, body = yield self.get(f"http://127.0.0.1:{port}/blocking.rpy")
             self.assertEqual((code, body), (200, b"report for today\n"))
+            yield slow  # logged once the blocking call returned, after the reply
             log = shell.output.decode()
             # The watchdog's stack, taken while the call blocked, ends at it.
             self.assertIn("[twisted_lwstp.debug#warn] The reactor thread has been in "
