@@ -49,8 +49,10 @@ class QuickBenchmarkTests(SynchronousTestCase):
         for case in data["cases"]:
             for key in ("case", "threads", "unit", "ours", "peer", "ratio", "target", "met"):
                 self.assertIn(key, case)
-            if case["unit"] in ("calls", "requests"):
-                self.assertGreaterEqual(case["ours"], 0)  # a count: 0 can be the goal
+            if case["unit"] in ("calls", "requests", "writes"):
+                # A count: 0 can be the goal (one wake-up in flight may carry
+                # every call of a short run, and then no write is counted).
+                self.assertGreaterEqual(case["ours"], 0)
             else:
                 self.assertGreater(case["ours"], 0)
         self.assertIn("throughput", proc.stdout)
