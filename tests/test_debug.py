@@ -22,6 +22,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
 from twisted.internet.task import deferLater
 from twisted.logger import globalLogPublisher
+from twisted.python import threadable
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import implementer
 
@@ -396,3 +397,217 @@ class PoolDebugTests(TestCase):
         result = yield pool.defer_to_thread(time.sleep, 0.4)
         self.assertIsNone(result)
         self.assertEqual(captured.events, [])
+
+
+class InProcessReactorTests(SynchronousTestCase):
+    """
+    A debug lwstp reactor instance, never installed or run, driven in this
+    process: its timing, its watch of the call in progress, its checks.
+    """
+
+    def build(self) -> Any:
+        from twisted_lwstp.reactor import LwstpDebugReactor
+
+        reactor = LwstpDebugReactor(PoolConfig(slow_call=0.02))
+        reactor.wakeUp = lambda: None  # nothing runs it: no waker writes
+
+        def unbuild() -> None:
+            reactor.running = False
+            for reader in list(getattr(reactor, "_internalReaders", ())):
+                reactor.removeReader(reader)
+                reader.connectionLost(None)
+            for call in reactor.getDelayedCalls():
+                call.cancel()
+            reactor._poller.close()
+
+        self.addCleanup(unbuild)
+        return reactor
+
+    def test_timed_calls_and_calls_from_threads_are_timed_and_named(self) -> None:
+        captured = Captured(self)
+        reactor = self.build()
+        seen: list[Any] = []
+
+        def slow_timer(x: int) -> None:
+            seen.append(reactor._lwstp_in_call)
+            time.sleep(0.05)
+
+        def quick(x: int) -> None:
+            seen.append(x)
+
+        call = reactor.callLater(0, slow_timer, 1)
+        self.assertEqual(repr(call.func), repr(slow_timer))  # reads as the function
+        reactor.callLater(0, quick, 2)
+        reactor.callFromThread(time.sleep, 0.05)
+        reactor.callFromThread(quick, 3)
+        reactor.runUntilCurrent()
+        # The calls from threads run first, then the timed calls.
+        self.assertEqual(seen[0], 3)
+        named, read, start, serial = seen[1]
+        self.assertIs(named, slow_timer)
+        self.assertIsNone(read)
+        self.assertGreater(serial, 0)
+        self.assertEqual(seen[2], 2)
+        self.assertIsNone(reactor._lwstp_in_call)  # nothing in progress after
+        self.assertEqual([e["callable"] for e in captured.events],
+                         ["time.sleep", f"{__name__}.{slow_timer.__qualname__}"])
+        for event in captured.events:
+            self.assertGreaterEqual(event["duration"], 0.05)
+            self.assertLess(event["duration"], 5)
+
+    def test_a_call_from_a_thread_that_raises_is_logged_and_the_batch_goes_on(self) -> None:
+        reactor = self.build()
+        ran: list[int] = []
+        reactor.callFromThread(lambda: 1 / 0)
+        reactor.callFromThread(ran.append, 1)
+        reactor.runUntilCurrent()
+        self.assertEqual(ran, [1])
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.assertFalse(reactor._lwstp_wake_pending)
+
+    def test_io_events_are_timed_and_named_by_the_protocol_on_reads(self) -> None:
+        import select
+
+        captured = Captured(self)
+        reactor = self.build()
+
+        class App:
+            pass
+
+        class Conn:
+            protocol = App()
+
+        def dispatch(selectable: object, *args: Any) -> str:
+            time.sleep(0.05)
+            return "dispatched"
+
+        self.assertEqual(reactor.io_dispatch(dispatch, Conn(), 7, select.POLLIN), "dispatched")
+        self.assertEqual(reactor.io_dispatch(dispatch, Conn(), 7, select.POLLOUT), "dispatched")
+        self.assertEqual(reactor.io_dispatch(dispatch, Conn(), True), "dispatched")  # asyncio's
+        self.assertEqual(reactor.io_dispatch(dispatch, Conn(), False), "dispatched")
+        here = f"{__name__}.{App.__qualname__}"
+        conn = f"{__name__}.{Conn.__qualname__}"
+        self.assertEqual([e["callable"] for e in captured.events],
+                         [f"{here}.dataReceived", f"{conn}.doWrite",
+                          f"{here}.dataReceived", f"{conn}.doWrite"])
+
+    def test_quick_calls_are_not_logged_and_nesting_restores_the_outer_call(self) -> None:
+        captured = Captured(self)
+        reactor = self.build()
+        inner: list[Any] = []
+
+        def outer() -> None:
+            reactor._lwstp_timed(len, lambda: inner.append(reactor._lwstp_in_call), (), {})
+            inner.append(reactor._lwstp_in_call)
+
+        reactor._lwstp_timed(outer, outer, (), {})
+        self.assertIs(inner[0][0], len)
+        self.assertIs(inner[1][0], outer)
+        self.assertEqual(inner[1][3] + 1, inner[0][3])  # serials count up
+        self.assertEqual(captured.events, [])
+
+    def test_the_wrong_thread_is_refused_only_while_running(self) -> None:
+        reactor = self.build()
+        outcomes: list[str] = []
+
+        def from_a_thread() -> None:
+            for method, args in [("callLater", (0, print)), ("listenTCP", (0, None)),
+                                 ("connectTCP", ("127.0.0.1", 9, None)),
+                                 ("listenUNIX", ("/nonexistent/x", None)),
+                                 ("connectUNIX", ("/nonexistent/x", None)),
+                                 ("addReader", (None,)), ("addWriter", (None,)),
+                                 ("removeReader", (None,)), ("removeWriter", (None,))]:
+                try:
+                    getattr(reactor, method)(*args)
+                    outcomes.append(f"{method} passed")
+                except RuntimeError as e:
+                    outcomes.append(str(e))
+                except Exception as e:  # not refused: it reached the reactor
+                    outcomes.append(f"{method} reached the reactor: {type(e).__name__}")
+
+        # This thread is the reactor's (its I/O thread), whoever ran before.
+        self.patch(threadable, "ioThread", threadable.getThreadID())
+        reactor.running = True
+        thread = threading.Thread(target=from_a_thread, name="a worker")
+        thread.start()
+        thread.join(30)
+        self.assertEqual(len(outcomes), 9)
+        for outcome in outcomes:
+            self.assertRegex(outcome, r"^\w+\(\) called from thread 'a worker'; while the reactor "
+                                      r"runs, only the reactor's own thread may call it \(use "
+                                      r"reactor\.callFromThread; LWSTP_DEBUG\)$")
+        # From the reactor's own thread (this one, the I/O thread here), or
+        # before it runs, nothing is refused.
+        reactor.callLater(0, print).cancel()
+        reactor.running = False
+        outcomes.clear()
+        thread = threading.Thread(target=from_a_thread)
+        thread.start()
+        thread.join(30)
+        self.assertTrue(all("called from thread" not in o for o in outcomes), outcomes)
+
+    def test_debug_connections_check_the_thread_then_do_their_work(self) -> None:
+        from twisted_lwstp._debug import (
+            DebugReactor,
+            DebugTCPClient,
+            DebugTCPConnector,
+            DebugTCPPort,
+            DebugTCPServer,
+            DebugUNIXClient,
+            DebugUNIXConnector,
+            DebugUNIXPort,
+            DebugUNIXServer,
+            _CheckedTransport,
+        )
+
+        self.assertIs(DebugTCPPort.transport, DebugTCPServer)
+        self.assertIs(DebugUNIXPort.transport, DebugUNIXServer)
+        self.assertIs(DebugReactor._lwstp_tcp_connector, DebugTCPConnector)
+        self.assertIs(DebugReactor._lwstp_unix_connector, DebugUNIXConnector)
+        self.assertIs(DebugReactor._lwstp_tcp_server, DebugTCPServer)
+        self.assertIs(DebugReactor._lwstp_unix_server, DebugUNIXServer)
+        for cls in (DebugTCPServer, DebugTCPClient, DebugUNIXServer, DebugUNIXClient):
+            self.assertTrue(issubclass(cls, _CheckedTransport))
+
+        done: list[Any] = []
+
+        class Base:
+            def write(self, data: bytes) -> None:
+                done.append(("write", data))
+
+            def writeSequence(self, iovec: Any) -> None:
+                done.append(("writeSequence", iovec))
+
+            def loseConnection(self, *args: Any) -> str:
+                done.append(("loseConnection", args))
+                return "lost"
+
+        class Checks:
+            def _lwstp_check_thread(self, method: str) -> None:
+                done.append(("checked", method))
+
+        class Conn(_CheckedTransport, Base):
+            reactor = Checks()
+
+        conn = Conn()
+        conn.write(b"a")
+        conn.writeSequence([b"b"])
+        self.assertEqual(conn.loseConnection("why"), "lost")
+        self.assertEqual(done, [
+            ("checked", "transport.write"), ("write", b"a"),
+            ("checked", "transport.writeSequence"), ("writeSequence", [b"b"]),
+            ("checked", "transport.loseConnection"), ("loseConnection", ("why",)),
+        ])
+
+    def test_the_watch_starts_and_stops_with_the_reactor(self) -> None:
+        reactor = self.build()
+        watch = reactor._lwstp_watch
+        self.assertEqual((watch.threshold, watch.tick), (0.02 * 10, 0.02))
+        reactor.fireSystemEvent("startup")
+        self.addCleanup(watch.stop)
+        self.assertEqual(watch._reactor_thread, threading.get_ident())
+        from twisted_lwstp._watchdog import watchdog
+
+        self.assertIn(watch, watchdog._checks)
+        reactor.fireSystemEvent("shutdown")
+        self.assertNotIn(watch, watchdog._checks)
