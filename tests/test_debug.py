@@ -30,7 +30,9 @@ from twisted_lwstp import ITaskOwner, TaskReturn, TaskStatus, ThreadPool
 from twisted_lwstp._debug import ReactorWatch
 from twisted_lwstp._watchdog import Watchdog, callable_name, io_handler_name
 from twisted_lwstp.reactor import ConfigurationError, PoolConfig
+from twisted_lwstp.testing import PoolHarness
 
+from ._helpers import Script
 from .test_reactor import run_python
 
 TRANSPORT = {"write", "writeSequence", "loseConnection"}
@@ -611,3 +613,96 @@ class InProcessReactorTests(SynchronousTestCase):
         self.assertIn(watch, watchdog._checks)
         reactor.fireSystemEvent("shutdown")
         self.assertNotIn(watch, watchdog._checks)
+
+
+class SteppedDebugPoolTests(SynchronousTestCase):
+    """
+    A debug pool's wrappers, with stepped workers: what enqueue passes on,
+    and how writable() is timed on a plain and on a debug reactor.
+    """
+
+    def harness(self) -> PoolHarness:
+        with mock.patch.dict(os.environ, {"LWSTP_DEBUG": "1", "LWSTP_STUCK_TASK": "5"}):
+            h = PoolHarness(1, 2)
+        h.pool.start()
+        self.addCleanup(lambda: (h.pool.destroy(), h.run()))
+        return h
+
+    def test_enqueue_passes_owner_user_cleanup_and_name_on(self) -> None:
+        h = self.harness()
+        pool = h.pool
+        self.assertIn("enqueue", vars(pool))
+        seen: list[Any] = []
+
+        @implementer(ITaskOwner)
+        class Owner:
+            def writable(self, task: Any) -> None:
+                seen.append(("writable", task.status))
+                pool.task_status(task)
+
+        owner = Owner()
+        cleaned: list[Any] = []
+        task = pool.enqueue(owner, Script(), user={"u": 1},
+                            cleanup=lambda o, u: cleaned.append((o, u)), name="named")
+        self.assertEqual((task.owner, task.user, task.name), (owner, {"u": 1}, "named"))
+        h.run()
+        self.assertEqual(seen, [("writable", TaskStatus.FINISHED)])
+        self.assertEqual(cleaned, [(owner, {"u": 1})])
+        # Without a name, the task is named after its function, not the wrapper.
+        def ok_task(user: object, status: TaskStatus) -> TaskReturn:
+            return TaskReturn.FINISHED
+
+        unnamed = pool.enqueue(None, ok_task)
+        self.assertRegex(unnamed.name, r"^ok_task#\d+$")
+        h.run()
+        # defer_to_thread's calls go through unwrapped, arguments and all.
+        d = pool.defer_to_thread(pow, 2, 5)
+        h.run()
+        self.assertEqual(self.successResultOf(d), 32)
+        # A bad task function is refused as without debug mode.
+        with self.assertRaises(TypeError):
+            pool.enqueue(None, 42)  # type: ignore[arg-type]
+
+    def test_writable_is_timed_through_a_debug_reactor_with_its_arguments(self) -> None:
+        from twisted_lwstp._config import DebugConfig
+        from twisted_lwstp._debugpool import TaskCalls, debug_pool
+        from twisted_lwstp._watchdog import watchdog
+        from twisted_lwstp.reactor import LwstpDebugReactor
+
+        reactor = LwstpDebugReactor(PoolConfig(slow_call=5.0))
+        reactor.wakeUp = lambda: None
+        self.addCleanup(reactor._poller.close)
+        calls: list[Any] = []
+
+        class FakePool:
+            def __init__(self, reactor: Any) -> None:
+                self.reactor = reactor
+
+            def enqueue(self, *args: Any, **kwargs: Any) -> str:
+                return "task"
+
+            def _call_writable(self, owner: Any, kind: int, task: Any) -> str:
+                calls.append((owner, kind, task, reactor._lwstp_in_call))
+                return "called"
+
+        class Owner:
+            def writable(self, task: Any) -> None:
+                pass
+
+        owner = Owner()
+        for on in (reactor, None):
+            calls.clear()
+            fake = FakePool(on)
+            _, timed_writable = debug_pool(fake, DebugConfig(True, 5.0, 2.0))
+            self.assertEqual(timed_writable(owner, 7, "the task"), "called")
+            (got,) = calls
+            self.assertEqual(got[:3], (owner, 7, "the task"))
+            if on is reactor:  # the reactor's watch sees owner.writable in progress
+                self.assertEqual(got[3][0], owner.writable)
+            else:
+                self.assertIsNone(got[3])
+            registered = [key for key in list(watchdog._checks) if isinstance(key, TaskCalls)
+                          and key._pool() is fake]
+            self.assertEqual(len(registered), 1)
+            self.assertEqual(watchdog._checks[registered[0]][1], 2.0 / 10)
+            watchdog.remove(registered[0])

@@ -80,6 +80,29 @@ class MeterTests(SynchronousTestCase):
         self.assertEqual(reactor.runUntilCurrent, own)
         self.assertNotIn("runUntilCurrent", vars(reactor))
 
+    def test_a_lag_past_the_last_bound_has_a_bucket_of_its_own(self) -> None:
+        reactor = FakeReactor()
+        meter = ReactorLag(reactor)
+        self.assertEqual(len(meter.counts), len(LAG_BUCKETS) + 1)
+        meter.start()
+        reactor.turn(100.0, Due(50.0))  # 50 s late
+        self.assertEqual(meter.counts[-1], 1)
+        self.assertEqual(meter.late_turns, 1)
+
+    def test_a_reactor_without_the_timer_heap_is_refused_by_name(self) -> None:
+        from twisted.internet.base import ReactorBase
+
+        from twisted_lwstp._internals import InternalsChanged
+
+        class Renamed(ReactorBase):
+            pass
+
+        odd = Renamed.__new__(Renamed)  # never initialised: no timer heap
+        with self.assertRaises(InternalsChanged) as caught:
+            ReactorLag(odd).start()
+        self.assertIn("ReactorBase._pendingTimedCalls", str(caught.exception))
+        self.assertNotIn("runUntilCurrent", vars(odd))
+
     def test_an_unmeasured_reactor_is_untouched(self) -> None:
         reactor = FakeReactor()
         self.assertNotIn("runUntilCurrent", vars(reactor))
