@@ -706,3 +706,65 @@ class SteppedDebugPoolTests(SynchronousTestCase):
             self.assertEqual(len(registered), 1)
             self.assertEqual(watchdog._checks[registered[0]][1], 2.0 / 10)
             watchdog.remove(registered[0])
+
+
+class ReportTextTests(SynchronousTestCase):
+    """The words of debug mode's reports, and the names and stacks in them."""
+
+    def test_the_slow_call_warning_reads_as_documented(self) -> None:
+        from twisted.logger import formatEvent
+
+        from twisted_lwstp._watchdog import log_slow
+
+        captured = Captured(self)
+        log_slow(time.sleep, None, 0.1234)
+
+        class Conn:
+            protocol = None
+
+        log_slow(Conn(), False, 2.0)
+        first, second = captured.events
+        self.assertEqual(formatEvent(first),
+                         "Slow call: time.sleep held the reactor thread for 0.123 s")
+        self.assertEqual((first["callable"], first["duration"], first["log_level"].name),
+                         ("time.sleep", 0.1234, "warn"))
+        self.assertEqual(second["callable"], f"{__name__}.{Conn.__qualname__}.doWrite")
+
+    def test_stacks_of_a_thread_and_of_none(self) -> None:
+        from twisted_lwstp._watchdog import stack_of
+
+        mine = stack_of(threading.get_ident())
+        self.assertTrue(mine.startswith('  File "'), mine[:40])
+        self.assertIn("in test_stacks_of_a_thread_and_of_none\n", mine)
+        self.assertEqual(stack_of(None), "(no stack)\n")
+        self.assertEqual(stack_of(-1), "(no stack)\n")
+
+    def test_names_of_oddities(self) -> None:
+        def anonymous() -> None:
+            pass
+
+        anonymous.__module__ = None  # type: ignore[assignment]
+        # No module of its own: its type's (a function's is builtins).
+        self.assertEqual(callable_name(anonymous), f"builtins.{anonymous.__qualname__}")
+        # Wrapping protocols are unwrapped, 16 deep at the most.
+        chain = [type(f"P{n}", (), {})() for n in range(20)]
+        for outer, inner in zip(chain, chain[1:], strict=False):
+            outer.wrappedProtocol = inner  # type: ignore[attr-defined]
+
+        class Conn:
+            protocol = chain[0]
+
+        self.assertEqual(io_handler_name(Conn(), True).rsplit(".", 2)[-2], "P16")
+
+    def test_the_watchdog_thread_is_a_named_daemon(self) -> None:
+        dog = Watchdog()
+        stop = threading.Event()
+        dog.add("key", lambda now: not stop.is_set(), 0.01)
+        thread = dog._thread
+        assert thread is not None
+        self.assertEqual((thread.name, thread.daemon), ("lwstp-debug-watchdog", True))
+        dog.remove("key")
+        self.assertEqual(dog._checks, {})
+        dog.remove("key")  # twice is harmless
+        thread.join(30)
+        self.assertFalse(thread.is_alive())
