@@ -196,8 +196,14 @@ class ConfigTests(SynchronousTestCase):
         self.assertEqual((config.debug, config.slow_call), (True, 0.5))
         self.assertEqual((PoolConfig.from_environ({}).debug, PoolConfig().slow_call), (False, 0.1))
         self.assertFalse(PoolConfig.from_environ({"LWSTP_DEBUG": " 0 "}).debug)
+        # Blank is unset; LWSTP_STUCK_TASK is read too.
+        blank = PoolConfig.from_environ({"LWSTP_DEBUG": " ", "LWSTP_SLOW_CALL": "  ",
+                                         "LWSTP_STUCK_TASK": "2.5"})
+        self.assertEqual((blank.debug, blank.slow_call, blank.stuck_task), (False, 0.1, 2.5))
         for env, message in [({"LWSTP_DEBUG": "yes"}, "LWSTP_DEBUG='yes' must be 0 or 1"),
-                             ({"LWSTP_SLOW_CALL": "0"}, "LWSTP_SLOW_CALL='0' must be a number > 0")]:
+                             ({"LWSTP_SLOW_CALL": "0"}, "LWSTP_SLOW_CALL='0' must be a number > 0"),
+                             ({"LWSTP_STUCK_TASK": "inf"},
+                              "LWSTP_STUCK_TASK='inf' must be a number > 0")]:
             with self.assertRaises(ConfigurationError) as caught:
                 PoolConfig.from_environ(env)
             self.assertEqual(str(caught.exception), message)

@@ -152,6 +152,12 @@ class RealThreadTests(TestCase):
         other.shutdown()
         self.assertEqual(gate.ran, ["running"])  # no queued function ran
 
+    def test_keyword_arguments_and_the_standard_fields(self) -> None:
+        pool, executor, _ = self.make(threads=3)
+        self.assertEqual(executor.submit(int, "ff", base=16).result(BOUND), 255)
+        # The standard executor's own fields, for code that reads them.
+        self.assertEqual((executor._max_workers, executor._thread_name_prefix), (3, "exec"))
+
     def test_contexts_travel_as_with_call_in_thread(self) -> None:
         import contextvars
 
