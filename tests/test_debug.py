@@ -527,11 +527,11 @@ class InProcessReactorTests(SynchronousTestCase):
                                  ("removeReader", (None,)), ("removeWriter", (None,))]:
                 try:
                     getattr(reactor, method)(*args)
-                    outcomes.append(f"{method} passed")
+                    outcomes.append((method, "passed"))
                 except RuntimeError as e:
-                    outcomes.append(str(e))
+                    outcomes.append((method, str(e)))
                 except Exception as e:  # not refused: it reached the reactor
-                    outcomes.append(f"{method} reached the reactor: {type(e).__name__}")
+                    outcomes.append((method, f"reached the reactor: {type(e).__name__}"))
 
         # This thread is the reactor's (its I/O thread), whoever ran before.
         self.patch(threadable, "ioThread", threadable.getThreadID())
@@ -540,10 +540,10 @@ class InProcessReactorTests(SynchronousTestCase):
         thread.start()
         thread.join(30)
         self.assertEqual(len(outcomes), 9)
-        for outcome in outcomes:
-            self.assertRegex(outcome, r"^\w+\(\) called from thread 'a worker'; while the reactor "
-                                      r"runs, only the reactor's own thread may call it \(use "
-                                      r"reactor\.callFromThread; LWSTP_DEBUG\)$")
+        for method, outcome in outcomes:
+            self.assertEqual(outcome, f"{method}() called from thread 'a worker'; while the reactor "
+                                      "runs, only the reactor's own thread may call it (use "
+                                      "reactor.callFromThread; LWSTP_DEBUG)")
         # From the reactor's own thread (this one, the I/O thread here), or
         # before it runs, nothing is refused.
         reactor.callLater(0, print).cancel()
@@ -552,7 +552,49 @@ class InProcessReactorTests(SynchronousTestCase):
         thread = threading.Thread(target=from_a_thread)
         thread.start()
         thread.join(30)
-        self.assertTrue(all("called from thread" not in o for o in outcomes), outcomes)
+        self.assertTrue(all("called from thread" not in o for _, o in outcomes), outcomes)
+
+    def test_each_checked_method_passes_its_arguments_on(self) -> None:
+        from twisted_lwstp._debug import DebugReactor
+
+        calls: list[Any] = []
+
+        class Recorder:
+            running = True
+            _lwstp_config = PoolConfig(slow_call=1.0)
+
+            def addSystemEventTrigger(self, *args: Any) -> None:
+                pass
+
+        def recorder(name: str) -> Any:
+            def record(self: Any, *args: Any, **kwargs: Any) -> str:
+                calls.append((name, args, kwargs))
+                return f"{name} done"
+            return record
+
+        for name in ("listenTCP", "connectTCP", "listenUNIX", "connectUNIX", "addReader",
+                     "addWriter", "removeReader", "removeWriter", "callLater"):
+            setattr(Recorder, name, recorder(name))
+
+        class Probe(DebugReactor, Recorder):
+            def _lwstp_check_thread(self, method: str) -> None:
+                calls.append(("checked", method))
+
+        probe = Probe()
+        for method in ("listenTCP", "connectTCP", "listenUNIX", "connectUNIX"):
+            calls.clear()
+            self.assertEqual(getattr(probe, method)(1, "two", three=3), f"{method} done")
+            self.assertEqual(calls, [("checked", method), (method, (1, "two"), {"three": 3})])
+        for method in ("addReader", "addWriter", "removeReader", "removeWriter"):
+            calls.clear()
+            self.assertEqual(getattr(probe, method)("fd"), f"{method} done")
+            self.assertEqual(calls, [("checked", method), (method, ("fd",), {})])
+        calls.clear()
+        self.assertEqual(probe.callLater(5, print, "x", sep="-"), "callLater done")
+        (checked, (name, (delay, timed, *rest), kwargs)) = calls
+        self.assertEqual((checked, name, delay, rest, kwargs),
+                         (("checked", "callLater"), "callLater", 5, ["x"], {"sep": "-"}))
+        self.assertIs(timed.func, print)
 
     def test_debug_connections_check_the_thread_then_do_their_work(self) -> None:
         from twisted_lwstp._debug import (
