@@ -816,3 +816,59 @@ class ReportTextTests(SynchronousTestCase):
         dog.remove("key")  # twice is harmless
         thread.join(30)
         self.assertFalse(thread.is_alive())
+
+
+class PoolDebugUnitTests(SynchronousTestCase):
+    def test_a_pool_follows_its_lwstp_reactors_debug_mode_over_the_environment(self) -> None:
+        from twisted_lwstp._config import DebugConfig
+        from twisted_lwstp._debugpool import pool_debug
+
+        class Lwstp:
+            def __init__(self, config: PoolConfig) -> None:
+                self._lwstp_config = config
+
+        with mock.patch.dict(os.environ, {"LWSTP_DEBUG": "1", "LWSTP_STUCK_TASK": "9"}):
+            self.assertIsNone(pool_debug(Lwstp(PoolConfig(debug=False))))
+            self.assertEqual(pool_debug(Lwstp(PoolConfig(debug=True, slow_call=0.3,
+                                                         stuck_task=4.0))),
+                             DebugConfig(True, 0.3, 4.0))
+            self.assertEqual(pool_debug(object()), DebugConfig(True, 0.1, 9.0))
+        with mock.patch.dict(os.environ, {"LWSTP_DEBUG": "0"}):
+            self.assertIsNone(pool_debug(object()))
+
+    def test_the_stuck_check_reports_each_call_once_and_ends_with_its_pool(self) -> None:
+        from twisted.logger import formatEvent
+
+        from twisted_lwstp._debugpool import TaskCalls, _Cell
+
+        captured = Captured(self)
+
+        class Pool:
+            pass
+
+        class Named:
+            name = "the task"
+
+        pool = Pool()
+        calls = TaskCalls(pool, stuck=1.0)
+        cell = _Cell()
+        cell.task = Named()
+        me = threading.get_ident()
+        calls._calls[me] = (cell, 100.0, 1)
+        calls._calls[-5] = (_Cell(), 100.0, 2)  # a thread gone, its task not known yet
+        self.assertTrue(calls.check(100.999))
+        self.assertEqual(captured.events, [])
+        self.assertTrue(calls.check(101.0))  # exactly the threshold: stuck
+        self.assertTrue(calls.check(102.0))  # once per call
+        first, second = captured.events
+        text = formatEvent(first)
+        self.assertTrue(text.startswith(
+            "Task the task has run 1.00 s without returning to the pool (a task should check "
+            "in about every 100 ms); its worker's stack:\n"), text)
+        self.assertIn("in test_the_stuck_check_reports_each_call_once", first["stack"])
+        self.assertEqual((second["task"], second["stack"]), ("?", "(no stack)\n"))
+        calls._calls[me] = (cell, 200.0, 3)  # the next call of that worker
+        calls.check(201.0)
+        self.assertEqual(len(captured.events), 3)
+        del pool
+        self.assertFalse(calls.check(300.0))  # its pool is gone: the check ends
