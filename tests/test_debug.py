@@ -703,8 +703,19 @@ class SteppedDebugPoolTests(SynchronousTestCase):
         unnamed = pool.enqueue(None, ok_task)
         self.assertRegex(unnamed.name, r"^ok_task#\d+$")
         h.run()
-        # defer_to_thread's calls go through unwrapped, arguments and all.
+        # The wrapped function is called with the task's user and status.
+        told: list[Any] = []
+
+        def telling(user: object, status: TaskStatus) -> TaskReturn:
+            told.append((user, status))
+            return TaskReturn.FINISHED
+
+        pool.enqueue(None, telling, user="mine")
+        h.run()
+        self.assertEqual(told, [("mine", TaskStatus.RUNNING)])
+        # defer_to_thread's calls go through unwrapped, arguments, name and all.
         d = pool.defer_to_thread(pow, 2, 5)
+        self.assertEqual([info.name for info in pool.dump_tasks()], ["defer_to_thread pow"])
         h.run()
         self.assertEqual(self.successResultOf(d), 32)
         # A bad task function is refused as without debug mode.
