@@ -34,6 +34,7 @@ from twisted_lwstp.testing import PoolHarness
 
 from ._helpers import Script
 from .test_reactor import run_python
+from .test_reactor_unit import _ReactorCase
 
 TRANSPORT = {"write", "writeSequence", "loseConnection"}
 REACTORS = {"lwstp": "twisted_lwstp.reactor", "lwstp-asyncio": "twisted_lwstp.asyncioreactor"}
@@ -407,29 +408,16 @@ class PoolDebugTests(TestCase):
         self.assertEqual(captured.events, [])
 
 
-class InProcessReactorTests(SynchronousTestCase):
+class InProcessReactorTests(_ReactorCase):
     """
     A debug lwstp reactor instance, never installed or run, driven in this
     process: its timing, its watch of the call in progress, its checks.
     """
 
-    def build(self) -> Any:
+    def build(self) -> Any:  # type: ignore[override]
         from twisted_lwstp.reactor import LwstpDebugReactor
 
-        reactor = LwstpDebugReactor(PoolConfig(slow_call=0.02))
-        reactor.wakeUp = lambda: None  # nothing runs it: no waker writes
-
-        def unbuild() -> None:
-            reactor.running = False
-            for reader in list(getattr(reactor, "_internalReaders", ())):
-                reactor.removeReader(reader)
-                reader.connectionLost(None)
-            for call in reactor.getDelayedCalls():
-                call.cancel()
-            reactor._poller.close()
-
-        self.addCleanup(unbuild)
-        return reactor
+        return super().build(PoolConfig(slow_call=0.02), LwstpDebugReactor)
 
     def test_timed_calls_and_calls_from_threads_are_timed_and_named(self) -> None:
         captured = Captured(self)

@@ -18,12 +18,13 @@ from twisted_lwstp.reactor import POOL_NAME, ConfigurationError, LwstpReactor, P
 
 
 class _ReactorCase(SynchronousTestCase):
-    def build(self, config: PoolConfig | None = None) -> Any:
+    def build(self, config: PoolConfig | None = None, cls: Any = LwstpReactor) -> Any:
         """
-        A fresh lwstp reactor, with its waker writes counted in
-        C{reactor.wakes}; its descriptors are closed after the test.
+        A fresh lwstp reactor (of class C{cls}), with its waker writes
+        counted in C{reactor.wakes}; its descriptors are closed after the
+        test.
         """
-        reactor = LwstpReactor(config)
+        reactor = cls(config)
         reactor.wakes = 0
 
         def counted() -> None:
@@ -34,6 +35,7 @@ class _ReactorCase(SynchronousTestCase):
         return reactor
 
     def unbuild(self, reactor: Any) -> None:
+        reactor.running = False  # a test may have set it
         for reader in list(getattr(reactor, "_internalReaders", ())):
             reactor.removeReader(reader)
             reader.connectionLost(None)
