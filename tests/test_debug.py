@@ -394,10 +394,12 @@ class PoolDebugTests(TestCase):
         with mock.patch.dict(os.environ, {"LWSTP_DEBUG": "0"}):
             pool = ThreadPool(1, 1, "plain", reactor=reactor)
         self.assertNotIn("enqueue", vars(pool))
-        self.assertNotIn("_call_writable", vars(pool))
+        plain_caller = pool._reactor_side._writable
+        self.assertEqual(plain_caller, pool._reactor_side._call_writable)
         debug = self.make()
         self.assertIn("enqueue", vars(debug))
-        self.assertIn("_call_writable", vars(debug))
+        # The debug pool's writable() calls go through debug mode's timer.
+        self.assertNotEqual(debug._reactor_side._writable, debug._reactor_side._call_writable)
 
     @inlineCallbacks
     def test_defer_to_thread_calls_are_not_watched(self):
@@ -728,9 +730,9 @@ class SteppedDebugPoolTests(SynchronousTestCase):
             def enqueue(self, *args: Any, **kwargs: Any) -> str:
                 return "task"
 
-            def _call_writable(self, owner: Any, kind: int, task: Any) -> str:
-                calls.append((owner, kind, task, reactor._lwstp_in_call))
-                return "called"
+        def call_writable(owner: Any, kind: int, task: Any) -> str:
+            calls.append((owner, kind, task, reactor._lwstp_in_call))
+            return "called"
 
         class Owner:
             def writable(self, task: Any) -> None:
@@ -740,7 +742,8 @@ class SteppedDebugPoolTests(SynchronousTestCase):
         for on in (reactor, None):
             calls.clear()
             fake = FakePool(on)
-            _, timed_writable = debug_pool(fake, DebugConfig(True, 5.0, 2.0))
+            _, wrap_writable = debug_pool(fake, DebugConfig(True, 5.0, 2.0))
+            timed_writable = wrap_writable(call_writable)
             self.assertEqual(timed_writable(owner, 7, "the task"), "called")
             (got,) = calls
             self.assertEqual(got[:3], (owner, 7, "the task"))

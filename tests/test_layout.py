@@ -15,8 +15,8 @@ from twisted.trial.unittest import SynchronousTestCase
 import twisted_lwstp
 
 PACKAGE = os.path.dirname(twisted_lwstp.__file__)
-ROOMS = ["_core", "_worklife", "_reactorside", "_owners", "_diagnostics",
-         "_life", "_compat", "_pool"]
+ROOMS = ["_state", "_workerside", "_reactorside", "_owners", "_diagnostics",
+         "_life", "_calls", "_pool"]
 
 
 def modules() -> dict[str, str]:
@@ -87,6 +87,9 @@ class LayoutTests(SynchronousTestCase):
         sizes = {name: sum(1 for _ in open(path)) for name, path in modules().items()}
         # _internals holds every private name of other libraries, whatever
         # idea uses it: one place to look after an upgrade is worth more
-        # than its size.  It may grow to 400.
-        limits = {"_internals": 400}
+        # than its size.  It may grow to 400.  _state holds the pool lock
+        # and every transition made under it, each once (issue 24): one
+        # object a reader audits in one sitting beats the same lines split
+        # where a transition could hide.  It may grow to 520.
+        limits = {"_internals": 400, "_state": 520}
         self.assertEqual({n: s for n, s in sizes.items() if s > limits.get(n, 360)}, {})

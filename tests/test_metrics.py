@@ -18,7 +18,7 @@ from twisted.web.server import Site
 
 from twisted_lwstp import PoolFinished, QueueFull, TaskReturn, TaskStatus
 from twisted_lwstp.metrics import watch
-from twisted_lwstp.testing import PoolHarness
+from twisted_lwstp.testing import PoolHarness, StepReactor
 from twisted_lwstp.web._admin import MetricsResource
 
 from ._helpers import RecordingOwner, Script, syncing_owner
@@ -195,3 +195,36 @@ class TwoPoolsTests(_Case):
             d = h.pool.destroy()
             h.run()
             self.successResultOf(d)
+
+
+class UnnamedTwistedPoolTests(_Case):
+    """
+    A Twisted-style pool made without a name (C{compat.ThreadPool()}):
+    Twisted's C{name} stays None, but its metrics and log events name it by
+    its engine name, that of its workers, never "None".
+    """
+
+    def test_metrics_label_and_log_events_use_the_engine_name(self) -> None:
+        from twisted.logger import LogLevel
+
+        from twisted_lwstp.compat import ThreadPool as TwistedStylePool
+
+        from ._helpers import LogCapture
+
+        pool = TwistedStylePool(0, 1, reactor=StepReactor())
+        self.assertIsNone(pool.name)
+        engine = pool.snapshot().name
+        self.assertRegex(engine, r"^PoolThread-[0-9a-f]+$")
+        registry = CollectorRegistry()
+        watch(pool, registry)
+        from prometheus_client import generate_latest
+
+        text = generate_latest(registry).decode()
+        labels = {sample.labels["pool"] for family in text_string_to_metric_families(text)
+                  for sample in family.samples}
+        self.assertEqual(labels, {engine})
+        pool.finish()
+        with LogCapture() as logs:
+            pool.callInThread(lambda: None)  # dropped: the pool is finishing
+        (event,) = [e for e in logs.events if e.get("log_level") == LogLevel.warn]
+        self.assertEqual(event["pool"], engine)

@@ -77,26 +77,25 @@ class DequeueTests(HarnessCase):
         queued = h.pool.enqueue(None, Script())
         h.reactor.advance(2.5)
         ended: list[Any] = []
-        h.pool._reap_observer = lambda t: ended.append((t, t._t_ended))
+        h.pool.reap_hook = lambda t: ended.append((t, t._t_ended))
         h.pool.dequeue_task(queued)
         self.assertEqual(ended, [(queued, 2.5)])
-        h.pool._reap_observer = None
+        h.pool.reap_hook = None
         h.run()
 
 
 class FailedThreadStartTests(HarnessCase):
     def test_work_handed_to_a_thread_that_cannot_start_goes_back_first_in_line(self) -> None:
         h = self.harness(threads=2, depth=4)
-        runner = h.pool._runner
+        start_worker = h.runner.start_worker
         fail = [True]
 
-        class Flaky:
-            def start_worker(self, name: str, steps: Any, wake: Any) -> Any:
-                if fail[0]:
-                    raise OSError("can't start new thread")
-                return runner.start_worker(name, steps, wake)
+        def flaky(name: str, steps: Any, wake: Any) -> Any:
+            if fail[0]:
+                raise OSError("can't start new thread")
+            return start_worker(name, steps, wake)
 
-        h.pool._runner = Flaky()  # type: ignore[assignment]
+        h.runner.start_worker = flaky  # type: ignore[method-assign]
         first = h.pool.enqueue(None, Script([R.FINISHED]), name="first")
         second = h.pool.enqueue(None, Script([R.FINISHED]), name="second")
         # Both workers exist (started by start()); the idle ones took the
@@ -109,10 +108,12 @@ class FailedThreadStartTests(HarnessCase):
         self.assertEqual(h.pool.diagnose().threads, 2)
         self.assertIs(third.status, S.QUEUED)
         fourth = h.pool.enqueue(None, Script([R.FINISHED]), name="fourth")
-        self.assertEqual([t.name for t in h.pool._backlog], ["third", "fourth"])
-        self.assertEqual(h.pool._queued_tasks, 2)
-        self.assertEqual(h.pool._staffed, 2)
+        snap = h.pool.snapshot()
+        self.assertEqual((snap.queued_tasks, snap.workers), (2, 2))
         fail[0] = False
+        # third went back first in line: the first worker to be free takes it.
+        h.step(0)
+        self.assertEqual((third.status, fourth.status), (S.RUNNING, S.QUEUED))
         h.run()
         for t in (first, second, third, fourth):
             self.assertIs(h.pool.task_status(t), S.FINISHED)
@@ -130,7 +131,7 @@ class HeldEventTests(HarnessCase):
         self.assertEqual(owner.calls, [(t, S.FINISHED)])
         h.pool.task_status(t)
         # Nothing of the owner is left once its tasks are reaped.
-        self.assertEqual(h.pool._owners, {})
+        self.assertEqual(h.pool.snapshot().owners, 0)
 
     def test_a_writable_that_raises_on_resume_stops_its_syncing_task(self) -> None:
         h = self.harness()
@@ -168,7 +169,7 @@ class SyncTimeoutTests(HarnessCase):
             self.assertIs(b.status, S.SYNCING)
             h.reactor.advance(0.1)  # b's deadline
         self.assertIs(b.status, S.STOPPING)
-        self.assertEqual(h.pool._n_sync_timeouts, 2)
+        self.assertEqual(h.pool.snapshot().sync_timeouts, 2)
         h.run()
 
 
@@ -239,6 +240,7 @@ class StopTimeoutTests(TestCase):
         yield deferToThread(started.wait, 30)
         pool.stop(timeout=0.05)
         # stop() returned with the worker still blocked: it did not wait on.
-        self.assertTrue(pool._workers[0].handle.is_alive())
+        (handle,) = pool.snapshot().handles
+        self.assertTrue(handle.is_alive())  # type: ignore[attr-defined]
         release.set()
-        pool._workers[0].handle.join(30)
+        handle.join(30)  # type: ignore[attr-defined]

@@ -455,7 +455,7 @@ class TakenNotYetCalledTests(_Case):
         client = yield self.raw(port, b"GET /left HTTP/1.1\r\nHost: x\r\n\r\n")
         # Taken: a worker was idle, so the task went straight to it.
         yield self.until(lambda: h.pool.diagnose().running == 1, "the worker to take the task")
-        (task,) = list(h.pool._live)
+        (task,) = h.pool._reactor_side.live_tasks()
         self.assertIs(task.status, S.RUNNING)
         client.transport.abortConnection()
         yield client.closed

@@ -6,6 +6,8 @@ or C{ValueError} before anything changes.  Pure functions; any thread.
 
 from __future__ import annotations
 
+import math
+
 
 def function_name(func: object) -> str:
     """
@@ -25,3 +27,12 @@ def check_int(name: str, value: object, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
+
+
+def check_seconds(name: str, value: object) -> float:
+    """A duration: a number, > 0 and finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be > 0 and finite, got {value}")
+    return float(value)

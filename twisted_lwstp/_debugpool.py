@@ -26,8 +26,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from ._calls import OneShot
 from ._checks import function_name
-from ._compat import _OneShot
 from ._config import DebugConfig
 from ._debug import DebugReactor
 from ._watchdog import WATCHDOG_FACTOR, log, stack_of, timed, watchdog
@@ -117,30 +117,33 @@ class TaskCalls:
 
 def debug_pool(pool: Any, settings: DebugConfig) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """
-    Debug mode for C{pool}: its C{enqueue} and C{_call_writable}, wrapped
-    (the pool sets them on itself); the stuck-task check is registered
-    with the watchdog.  L{ThreadPool.defer_to_thread}'s calls, like
+    Debug mode for C{pool}: its C{enqueue}, wrapped (the pool sets it on
+    itself), and a wrapper for its caller of owners' C{writable()} (the
+    pool's reactor side takes it); the stuck-task check is registered with
+    the watchdog.  L{ThreadPool.defer_to_thread}'s calls, like
     C{callInThread}'s, have no check-in contract: they are not watched.
     """
     calls = TaskCalls(pool, settings.stuck_task)
     enqueue = pool.enqueue
-    call_writable = pool._call_writable
 
     def debug_enqueue(owner: Any, task: Any, *, user: Any = None, cleanup: Any = None,
                       name: str | None = None) -> Any:
-        if not callable(task) or isinstance(getattr(task, "__self__", None), _OneShot):
+        if not callable(task) or isinstance(getattr(task, "__self__", None), OneShot):
             return enqueue(owner, task, user=user, cleanup=cleanup, name=name)
         cell, wrapped = calls.wrap(task)
         cell.task = enqueue(owner, wrapped, user=user, cleanup=cleanup, name=name)
         return cell.task
 
     reactor = pool.reactor
-    if isinstance(reactor, DebugReactor):
-        def timed_writable(owner: Any, kind: int, task: Any) -> Any:
-            return reactor._lwstp_timed(owner.writable, call_writable, (owner, kind, task), {})
-    else:
-        def timed_writable(owner: Any, kind: int, task: Any) -> Any:
-            return timed(settings.slow_call, owner.writable, call_writable, owner, kind, task)
+
+    def wrap_writable(call_writable: Callable[..., Any]) -> Callable[..., Any]:
+        if isinstance(reactor, DebugReactor):
+            def timed_writable(owner: Any, kind: int, task: Any) -> Any:
+                return reactor._lwstp_timed(owner.writable, call_writable, (owner, kind, task), {})
+        else:
+            def timed_writable(owner: Any, kind: int, task: Any) -> Any:
+                return timed(settings.slow_call, owner.writable, call_writable, owner, kind, task)
+        return timed_writable
 
     watchdog.add(calls, calls.check, settings.stuck_task / WATCHDOG_FACTOR)
-    return debug_enqueue, timed_writable
+    return debug_enqueue, wrap_writable

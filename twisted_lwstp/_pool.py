@@ -2,8 +2,7 @@
 """
 L{ThreadPool}: the libwebsockets threadpool, in Twisted's terms.
 
-Every transition of a task is made under the pool lock, in the rooms
-listed below (mostly L{twisted_lwstp._core}).  A task's life::
+A task's life (model rules 1-3)::
 
               enqueue
                  |
@@ -20,61 +19,60 @@ listed below (mostly L{twisted_lwstp._core}).  A task's life::
                  |                                                 |
        task_sync(stop=True), owner gone, sync timeout, finish()    |
 
-Who runs what
+Who owns what
 =============
 
-A pool is one object composed of rooms, one module each, split by the
-thread that runs their code.  Each is a mixin class on the same object, so
-that the hot paths reach shared state in one attribute hop, as before the
-split:
+A pool is composed of objects, each owning its state:
 
- - L{twisted_lwstp._core}: the state every thread shares and the
-   transitions made under the one pool lock (any thread, lock held).
- - L{twisted_lwstp._worklife}: a worker's life: running a task, the SYNC
-   wait, running a C{callInThread} call (worker threads).
- - L{twisted_lwstp._reactorside}: draining the mailbox, delivering to
-   owners, reaping, sync timeouts, completing a destroy (reactor thread).
- - L{twisted_lwstp._owners}: the owner registry's API and flow control
-   (reactor thread).
- - L{twisted_lwstp._diagnostics}: C{diagnose}, C{dump_tasks}, C{dump}.
- - L{twisted_lwstp._life}: C{start}, C{finish}, C{destroy}, Twisted's
-   C{stop} (reactor thread).
- - L{twisted_lwstp._compat}: C{callInThread*} and C{defer_to_thread}.
- - this module: L{ThreadPool}, its constructor and the public task API
-   (reactor thread).
+ - L{twisted_lwstp._state.PoolState}: the lock, what every thread shares,
+   and each locked transition, once (any thread);
+ - L{twisted_lwstp._workerside.WorkerSide}: a worker's life;
+ - L{twisted_lwstp._reactorside.ReactorSide}: draining the workers' events,
+   owners and flow control (L{twisted_lwstp._owners}), reaping, sync
+   timeouts, a destroy's completion (reactor thread);
+ - L{twisted_lwstp._life.PoolLife}: starting threads, finishing,
+   destroying, stopping, resizing;
+ - this module: L{ThreadPool}, which builds them and is the public API:
+   the task and owner API here, the rest (life, size, figures, Twisted's
+   C{callInThread*}) in its base, L{twisted_lwstp._surface.PoolSurface}.
+   Runs in: the reactor thread, except where a method says otherwise.
 
 Workers reach the reactor only through the mailbox
 (L{twisted_lwstp._wakeup}): one C{callFromThread} per batch of events.
-Which thread may touch which attribute is written beside each attribute,
-in the room that owns it; C{docs/explanation/threading.md} tells the
-whole story.
+C{docs/explanation/threading.md} tells the whole story.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable
 from contextvars import copy_context
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from ._checks import check_int, function_name
-from ._compat import TwistedPoolFacade
-from ._core import _QUEUED
+from twisted.internet.defer import Deferred, fail
+
+from ._calls import OneShot
+from ._checks import check_int, check_seconds, function_name
 from ._debugpool import debug_pool, pool_debug
 from ._errors import PoolFinished, QueueFull
 from ._interfaces import ITaskOwner
-from ._reactorside import OwnerState
+from ._life import PoolLife
+from ._reactorside import ReactorSide
+from ._state import PoolState
 from ._status import TaskStatus
+from ._surface import PoolSurface
 from ._task import Cleanup, Task, TaskFunction
 from ._worker import ThreadRunner, WorkerRunner
+from ._workerside import WorkerSide
+
+_R = TypeVar("_R")
 
 #: Numbers for unnamed pools (C{next()} on it is atomic in CPython).
 _unnamed_pools = itertools.count(1)
 
 
-class ThreadPool(TwistedPoolFacade):
+class ThreadPool(PoolSurface):
     """
     A pool of worker threads running tasks bound to owners, in the manner of
     libwebsockets' threadpool.  See the rules of
@@ -129,64 +127,63 @@ class ThreadPool(TwistedPoolFacade):
             raise TypeError(f"name must be a non-empty str or None, got {name!r}")
         if not name:
             raise ValueError("name must be a non-empty str, got ''")
-        if isinstance(sync_timeout, bool) or not isinstance(sync_timeout, (int, float)):
-            raise TypeError(
-                f"sync_timeout must be a number, not {type(sync_timeout).__name__}"
-            )
-        if not (sync_timeout > 0 and math.isfinite(sync_timeout)):
-            raise ValueError(f"sync_timeout must be > 0 and finite, got {sync_timeout}")
+        timeout = check_seconds("sync_timeout", sync_timeout)
         if reactor is None:
             from twisted.internet import reactor as _reactor
 
             reactor = _reactor
         if clock is not None and not callable(clock):
             raise TypeError("clock must be callable")
-        self._init_core(name, nthreads, low, bool(on_demand), depth,
-                        clock if clock is not None else reactor.seconds)
-        self._init_worklife(partial(reactor.callFromThread, self._drain))
-        self._init_reactor_side(reactor, float(sync_timeout))
-        # Set once.
-        self._runner: WorkerRunner = runner if runner is not None else ThreadRunner()
+        clock = clock if clock is not None else reactor.seconds
+        # The pool's objects, each owning its state (see the module
+        # docstring); the surface keeps them, set once.
+        state = PoolState(name, nthreads, low, bool(on_demand), depth, clock)
+        side = ReactorSide(state, reactor, clock, timeout)
+        workers = WorkerSide(state, clock, partial(reactor.callFromThread, side.drain))
+        life = PoolLife(state, side, workers.work,
+                        runner if runner is not None else ThreadRunner(), clock)
+        super().__init__(reactor, clock, state, side, life)
         # Reactor thread only.
         self._task_counter = 0
         # Debug mode (LWSTP_DEBUG): wrappers chosen now, set on this pool
         # itself, so that a pool without it runs none of its code.
         debug = pool_debug(reactor)
         if debug is not None:
-            self.enqueue, self._call_writable = debug_pool(self, debug)  # type: ignore[method-assign]
+            enqueue, wrap_writable = debug_pool(self, debug)
+            self.enqueue = enqueue  # type: ignore[method-assign]
+            self._reactor_side.time_writable(wrap_writable)
 
     def __repr__(self) -> str:
-        return f"<ThreadPool {self.name!r} threads={self._nthreads}>"
+        return f"<ThreadPool {self.name!r} threads={self.threads}>"
 
     # ------------------------------------------------------------------
-    # Properties
+    # Properties and figures
+
+    @property
+    def name(self) -> str:
+        """The pool's name; its workers are C{<name>-<n>}."""
+        return self._state.name
 
     @property
     def threads(self) -> int:
         """The most worker threads (Twisted's C{max}; see C{adjustPoolsize})."""
-        return self._nthreads
+        return self._state.max_threads
 
     @property
     def max_queue_depth(self) -> int:
         """How many tasks may wait for a thread."""
-        return self._max_queue_depth
+        return self._state.max_queue_depth
 
     @property
     def sync_timeout(self) -> float:
         """Seconds a task may stay blocked in SYNC before it is stopped."""
-        return self._sync_timeout
+        return self._reactor_side.deadlines.timeout
 
-    @property
-    def reactor(self) -> Any:
-        """The reactor whose thread owns the pool (set once)."""
-        return self._reactor
-
-    @property
-    def finishing(self) -> bool:
-        """Whether L{finish} was called: nothing new is accepted."""
-        return self._finishing
+    # ------------------------------------------------------------------
+    # Tasks
 
     def _own(self, task: object, what: str) -> Task:
+        self._in_reactor(what)
         if not isinstance(task, Task):
             raise TypeError(
                 f"{what}() takes a Task from enqueue(), not {type(task).__name__}"
@@ -194,9 +191,6 @@ class ThreadPool(TwistedPoolFacade):
         if task._pool is not self:
             raise ValueError(f"{task!r} belongs to another pool")
         return task
-
-    # ------------------------------------------------------------------
-    # Enqueue and the task API (reactor thread)
 
     def enqueue(
         self,
@@ -237,63 +231,23 @@ class ThreadPool(TwistedPoolFacade):
             name = f"{function_name(task)}#{self._task_counter}"
         elif not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
-        # Everything that can fail is above.  Once admitted, the task is
-        # registered by identity only (no hash, no __eq__ of user objects),
-        # so nothing below can raise and no admitted task goes unregistered.
+        # Everything that can fail is above, but the refusals.  Built before
+        # taking the lock, to keep the critical section short; a refused
+        # task is simply dropped (it was never registered).  Once admitted,
+        # it is registered by identity only (no hash, no __eq__ of user
+        # objects): nothing below can raise, no admitted task is lost.
+        t = Task(self, owner, task, user, cleanup, name, copy_context(), self._clock())
+        side = self._reactor_side
         try:
-            t = self._admit(owner, task, user, cleanup, name)
-        except QueueFull:
-            self._n_refused_full += 1
+            hired = self._state.admit(t)
+        except (QueueFull, PoolFinished) as refusal:
+            side.refused(refusal)
             raise
-        except PoolFinished:
-            self._n_refused_finishing += 1
-            raise
-        self._n_enqueued += 1
-        self._live[t] = None
-        if owner is not None:
-            state = self._owners.get(id(owner))
-            if state is None:
-                state = self._owners[id(owner)] = OwnerState(owner)
-            state.tasks[t] = None
-        return t
-
-    def _admit(
-        self,
-        owner: ITaskOwner | None,
-        func: TaskFunction,
-        user: Any,
-        cleanup: Cleanup | None,
-        name: str,
-    ) -> Task:
-        # Built before taking the lock, to keep the critical section short;
-        # a refused task is simply dropped (it was never registered).
-        now = self._clock()
-        t = Task(self, owner, func, user, cleanup, name, copy_context(), now)
-        hired = None
-        with self._lock:  # LOCK (to the end of the block)
-            if self._finishing:
-                raise PoolFinished(f"pool {self.name!r} is finishing")
-            if self._idle or (not self._backlog and self._can_hire_now_locked()):
-                if self._idle:
-                    worker = self._idle.pop()
-                else:
-                    worker = hired = self._new_worker_locked()
-                self._begin_locked(t, worker, now)
-                worker.item = t
-                worker.wake.release()
-            elif self._queued_tasks < self._max_queue_depth:
-                self._backlog[t] = None
-                self._queued_tasks += 1
-            else:
-                raise QueueFull(
-                    f"pool {self.name!r} is full: {self._nthreads} threads busy "
-                    f"and {self._queued_tasks} tasks queued "
-                    f"(max_queue_depth={self._max_queue_depth})"
-                )
+        side.admitted(owner, t)
         if hired is not None:
-            # Admitted: whatever happens to the thread, the task is kept
-            # (a thread that cannot start puts it back in the queue).
-            self._start_workers([hired])
+            # Whatever happens to the thread, the task is kept (a thread
+            # that cannot start puts it back in the queue).
+            self._life.start_workers(hired)
         return t
 
     def dequeue_task(self, task: Task) -> bool:
@@ -303,25 +257,7 @@ class ThreadPool(TwistedPoolFacade):
         running task is asked to stop: returns C{True}, and it stops at its
         next check-in (or now, if blocked in SYNC).
         """
-        self._in_reactor("dequeue_task")
-        task = self._own(task, "dequeue_task")
-        with self._lock:  # LOCK (to the end of the block)
-            status = task._status
-            if status is _QUEUED:
-                del self._backlog[task]
-                self._queued_tasks -= 1
-                self._end_unrun_locked(task, self._clock())
-                asked = False
-            elif status.is_done:
-                asked = False
-            else:
-                self._request_stop_locked(task)
-                asked = True
-        if asked:
-            self._syncing.pop(task, None)
-        else:
-            self._reap(task)
-        return asked
+        return self._reactor_side.dequeue(self._own(task, "dequeue_task"))
 
     def task_sync(self, task: Task, stop: bool = False) -> bool:
         """
@@ -331,8 +267,7 @@ class ThreadPool(TwistedPoolFacade):
         @return: C{True} if the task was blocked in SYNC and is released,
             C{False} if it was not waiting (nothing is done).
         """
-        self._in_reactor("task_sync")
-        return self._release_sync(self._own(task, "task_sync"), bool(stop))
+        return self._reactor_side.release(self._own(task, "task_sync"), bool(stop))
 
     def task_status(self, task: Task) -> TaskStatus:
         """
@@ -343,15 +278,83 @@ class ThreadPool(TwistedPoolFacade):
         C{task_status()} runs after every C{when_done()} callback, even one
         that destroyed the pool or stopped the reactor.
         """
-        self._in_reactor("task_status")
         task = self._own(task, "task_status")
         status = task._status
-        if status.is_done and not task._reaped:
-            self._reap(task)
+        if status.is_done:
+            self._reactor_side.reap(task)
         return status
 
     def task_status_noreap(self, task: Task) -> TaskStatus:
         """
         The task's status, without reaping it.
         """
-        return self._own(task, "task_status_noreap")._status
+        if not isinstance(task, Task):
+            raise TypeError(
+                f"task_status_noreap() takes a Task from enqueue(), not {type(task).__name__}"
+            )
+        if task._pool is not self:
+            raise ValueError(f"{task!r} belongs to another pool")
+        return task._status
+
+    def defer_to_thread(
+        self, f: Callable[..., _R], *args: Any, **kwargs: Any
+    ) -> Deferred[_R]:
+        """
+        Run C{f(*args, **kwargs)} once in a worker, as an owner-less task,
+        and fire the Deferred with its result or failure.  Refusals
+        (L{QueueFull}, L{PoolFinished}) fail the Deferred.  Cancelling the
+        Deferred before C{f} starts means it never runs.
+        """
+        if not callable(f):
+            raise TypeError(f"f must be callable, not {type(f).__name__}")
+        box = OneShot(f, args, kwargs)
+        try:
+            task = self.enqueue(
+                None, box.step, name=f"defer_to_thread {getattr(f, '__name__', f)!s}"
+            )
+        except (PoolFinished, QueueFull):
+            return fail()
+        d = task.when_done()
+        return cast("Deferred[_R]", d.addCallback(box.outcome))
+
+    # ------------------------------------------------------------------
+    # Owners (model rules 4, 5 and flow control)
+
+    def tasks_of(self, owner: object) -> list[Task]:
+        """
+        The live (unreaped) tasks bound to C{owner}, oldest first.
+        """
+        self._in_reactor("tasks_of")
+        state = self._reactor_side.owners.get(owner)
+        return [] if state is None else list(state)
+
+    def owner_closing(self, owner: object) -> None:
+        """
+        C{owner} is going away: detach every task from it.  Tasks not
+        OUTLIVE are stopped (a queued one at once); OUTLIVE tasks blocked in
+        SYNC continue as if they had checked in; tasks already done are
+        reaped now with C{cleanup(None, user)}.
+        """
+        self._in_reactor("owner_closing")
+        self._reactor_side.owner_closing(owner)
+
+    def pause_owner(self, owner: ITaskOwner) -> None:
+        """
+        Hold back C{writable()} calls to C{owner} (its transport is full).
+        """
+        self._in_reactor("pause_owner")
+        self._reactor_side.owners.pause(owner)
+
+    def resume_owner(self, owner: ITaskOwner) -> None:
+        """
+        Deliver the C{writable()} calls held back for C{owner}, in order,
+        until it is paused again.
+        """
+        self._in_reactor("resume_owner")
+        self._reactor_side.resume_owner(owner)
+
+    def owner_paused(self, owner: object) -> bool:
+        """
+        Whether C{writable()} calls to C{owner} are being held back.
+        """
+        return self._reactor_side.owners.paused(owner)

@@ -1,160 +1,230 @@
-# -*- test-case-name: tests.test_pool,tests.test_pool_threads -*-
+# -*- test-case-name: tests.test_pool,tests.test_pool_threads,tests.test_pool_owners -*-
 """
-The reactor side: draining the workers' mailbox, delivering to owners,
+L{ReactorSide}: what the reactor thread does for a pool: draining the
+workers' mailbox, delivering C{writable()} to owners (with flow control),
 reaping, sync timeouts, and completing a destroy.
 
 Runs in: the reactor thread only.  Everything here is called from the
 reactor (a drain scheduled by C{callFromThread}, a timer, or a public
-method that checked L{ReactorSide._in_reactor} first); it takes the pool
-lock only for the locked transitions of L{twisted_lwstp._core}, marked
-C{# LOCK}.
+method of the pool, which checked the thread first).  Transitions of
+shared state go through the pool's L{PoolState}, which takes the lock.
 
-State owned (reactor thread only, no lock): the owner registry and its
-flow-control state (whose public face is L{twisted_lwstp._owners}), the
-live-task registry, the count of reaped tasks, the sync deadlines and
-their timer, and the destroy waiters.  (The list of workers is the core's,
-under the pool lock: workers may be started from any thread.)
+Owner of (reactor thread, no lock): the owner registry (L{Owners}), the
+live-task registry, the sync deadlines (L{SyncDeadlines}), the destroy
+waiters, the counters for metrics, the reap hook, and of each task the
+fields C{_reaped}, C{_sync_seen}, C{_cleanup}, C{_func}, C{_ctx} and its
+completion Deferreds (through C{Task._fire_waiters}).
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
-from twisted.python import threadable
 from twisted.python.reflect import safe_repr
 
-from ._core import _FINISHED, _SYNCING, DONE_EVENT, EXIT_EVENT, SYNC_EVENT, Worker
-from ._interfaces import ITaskOwner
+from ._deadlines import SyncDeadlines
+from ._errors import QueueFull
+from ._owners import Owners
+from ._staff import Worker
+from ._state import (
+    _FINISHED,
+    _SYNCING,
+    ASKED,
+    DONE_EVENT,
+    EXIT_EVENT,
+    SYNC_EVENT,
+    PoolState,
+)
 from ._task import Task
-from ._worklife import WorkerLife
 
 _log = Logger(namespace="twisted_lwstp")
 
+#: What a reap hook is called with: the task just reaped.
+ReapHook = Callable[[Task], object]
 
-class OwnerState:
+
+class ReactorSide:
     """
-    What the pool knows of one owner.  Owner: the reactor thread.
+    The reactor thread's part of one pool.
 
-    Owners are identities, not values: the registry is keyed by C{id(owner)}
-    (an owner may be unhashable, or equal to another owner), and this state
-    holds the owner itself, so that its id cannot be reused while it is
-    registered.
-    """
-
-    __slots__ = ("owner", "tasks", "paused", "held")
-
-    def __init__(self, owner: ITaskOwner) -> None:
-        self.owner = owner
-        # Live (unreaped) tasks of this owner, in enqueue order.
-        self.tasks: dict[Task, None] = {}
-        # Whether flow control holds back writable() calls.
-        self.paused = False
-        # (event kind, task) held back while paused, oldest first; created
-        # only when something is held (an empty deque is ~760 bytes).
-        self.held: deque[tuple[int, Task]] | None = None
-
-
-
-class ReactorSide(WorkerLife):
-    """
-    What the reactor thread does for a pool.
+    @param state: The pool's shared state.
+    @param reactor: The reactor (for the sync timer).
+    @param clock: Returns the time.
+    @param sync_timeout: Seconds a task may stay blocked in SYNC.
     """
 
-    def _init_reactor_side(self, reactor: Any, sync_timeout: float) -> None:
+    def __init__(self, state: PoolState, reactor: Any, clock: Callable[[], float],
+                 sync_timeout: float) -> None:
         # Set once.
-        self._reactor: Any = reactor  # IReactorTime, IReactorCore, IReactorThreads
-        self._reactor_ident = threadable.ioThread or threading.get_ident()
-        self._sync_timeout = sync_timeout
+        self._state = state
+        self._reactor = reactor
+        self._clock = clock
         # Reactor thread only.
-        self._owners: dict[int, OwnerState] = {}  # by id(owner)
+        self.owners = Owners()
         self._live: dict[Task, None] = {}
-        self._reaped = 0  # tasks ever reaped
-        self._syncing: OrderedDict[Task, float] = OrderedDict()
-        self._sync_timer: IDelayedCall | None = None
-        self._destroy_waiters: list[Deferred[None]] | None = None
+        self.deadlines = SyncDeadlines(reactor, clock, sync_timeout, state.name,
+                                       self._stop_at_deadline)
+        self._destroying = False
         self._destroyed = False
-        self._shutdown_trigger: Any = None
-        # Counters for metrics (reactor thread only; read by a scrape, which
-        # runs in the reactor thread too).
-        self._n_enqueued = 0
-        self._n_refused_full = 0
-        self._n_refused_finishing = 0
-        self._n_finished = 0  # reaped FINISHED
-        self._n_failed = 0  # reaped STOPPED with an error
-        self._n_sync_timeouts = 0
-        self._n_drains = 0  # reactor wake-ups that drained the mailbox
-        self._n_events = 0  # worker events drained
-        # Called with each task as it is reaped, when metrics are on.
-        self._reap_observer: Callable[[Task], object] | None = None
+        self._destroy_waiters: list[Deferred[None]] = []
+        # The caller of owners' writable(): debug mode times it.
+        self._writable: Callable[[Any, int, Task], None] = self._call_writable
+        # Called with each task as it is reaped, after its cleanup and
+        # before its Deferreds fire (metrics use it); reactor thread.
+        self._reap_hook: ReapHook | None = None
+        # Counters for metrics, read by the pool's snapshot (reactor thread
+        # only; another thread may read them stale).
+        self.reaped = 0
+        self.enqueued = 0
+        self.refused_full = 0
+        self.refused_finishing = 0
+        self.finished = 0  # reaped FINISHED
+        self.failed = 0  # reaped STOPPED with an error
+        self.drains = 0  # reactor wake-ups that drained the mailbox
+        self.events = 0  # worker events drained
 
-    def _in_reactor(self, what: str) -> None:
-        if threading.get_ident() != self._reactor_ident:
-            name = what if "." in what else f"ThreadPool.{what}"
-            raise RuntimeError(
-                f"{name}() must be called in the reactor thread, "
-                f"not in {threading.current_thread().name!r}"
-            )
+    @property
+    def destroyed(self) -> bool:
+        """Whether a destroy (or Twisted's C{stop}) has completed."""
+        return self._destroyed
 
-    def _release_sync(self, task: Task, stop: bool) -> bool:
+    @property
+    def reap_hook(self) -> ReapHook | None:
+        """What is called with each task as it is reaped, or None."""
+        return self._reap_hook
+
+    def set_reap_hook(self, hook: ReapHook | None) -> None:
+        """Call C{hook} with each task as it is reaped (None: nothing)."""
+        self._reap_hook = hook
+
+    def live_tasks(self) -> list[Task]:
+        """The live (unreaped) tasks, in enqueue order."""
+        return list(self._live)
+
+    def time_writable(self, wrap: Callable[[Callable[[Any, int, Task], None]],
+                                           Callable[[Any, int, Task], None]]) -> None:
+        """Debug mode: C{writable()} calls go through C{wrap(caller)}."""
+        self._writable = wrap(self._writable)
+
+    # ------------------------------------------------------------------
+    # Admission and the task API
+
+    def refused(self, refusal: Exception) -> None:
+        """Count a refused task (L{QueueFull} or L{PoolFinished})."""
+        if isinstance(refusal, QueueFull):
+            self.refused_full += 1
+        else:
+            self.refused_finishing += 1
+
+    def admitted(self, owner: Any, task: Task) -> None:
+        """Register a task just admitted, under its owner."""
+        self.enqueued += 1
+        self._live[task] = None
+        if owner is not None:
+            self.owners.add(owner, task)
+
+    def dequeue(self, task: Task) -> bool:
+        """
+        Stop C{task}; a task queued or done is reaped now (C{False}); a
+        running one is asked to stop (C{True}).
+        """
+        outcome = self._state.dequeue(task, self._clock())
+        if outcome == ASKED:
+            self.deadlines.forget(task)
+            return True
+        self._reap(task)
+        return False
+
+    def release(self, task: Task, stop: bool) -> bool:
         """
         Release C{task} if it is blocked in SYNC (told STOPPING if C{stop}
         or a stop was requested); C{False} if it was not waiting.
         """
-        now = self._clock()
-        with self._lock:  # LOCK (to the end of the block)
-            if task._status is not _SYNCING:
-                return False
-            self._release_locked(task, stop, now)
-        self._syncing.pop(task, None)
+        if not self._state.release(task, stop, self._clock()):
+            return False
+        self.deadlines.forget(task)
         return True
 
+    def owner_closing(self, owner: object) -> None:
+        """
+        C{owner} is going: detach its tasks (see L{PoolState.detach}) and
+        reap those that are done now, with C{cleanup(None, user)}.
+        """
+        state = self.owners.pop(owner)
+        if state is None:
+            return
+        tasks = list(state)
+        done = self._state.detach(tasks, self._clock())
+        for task in tasks:
+            self.deadlines.forget(task)
+        for task in done:
+            self._reap(task)
 
-    def _drain(self) -> None:
+    def resume_owner(self, owner: object) -> None:
+        """
+        Deliver the events held back for C{owner}, in order, until it is
+        paused again.
+        """
+        state = self.owners.resume(owner)
+        if state is None:
+            return
+        while (event := self.owners.next_held(state)) is not None:
+            kind, task = event
+            # Still due?  A held SYNC may have been released (stopped) and
+            # a held end may have been reaped meanwhile.
+            if task._status is _SYNCING if kind == SYNC_EVENT else not task._reaped:
+                self._writable(state.owner, kind, task)
+
+    def finished_queue(self, stopped: list[Task]) -> None:
+        """
+        The pool is finishing: no sync deadline holds any more, and the
+        owners of the tasks stopped in the queue are told, so that they
+        can reap them (a task without one is reaped now).
+        """
+        self.deadlines.clear()
+        for task in stopped:
+            self._deliver(DONE_EVENT, task)
+
+    # ------------------------------------------------------------------
+    # Draining and delivering
+
+    def drain(self) -> None:
         """
         Take every event the workers posted and act on it, in order.
         Runs in the reactor thread, once per batch.
         """
-        with self._lock:  # LOCK (to the end of the block)
-            events = self._mailbox.take()
-        self._n_drains += 1
-        self._n_events += len(events)
+        events = self._state.take_events()
+        self.drains += 1
+        self.events += len(events)
         for kind, subject in events:
             if kind != EXIT_EVENT:
                 self._deliver(kind, subject)
             else:
                 self._bury(subject)
-        if self._destroy_waiters is not None:
+        if self._destroying:
             # A worker's exit (or the last end) may complete a destroy.
-            self._maybe_destroyed()
+            self.complete_destroy()
 
     def _bury(self, worker: Worker) -> None:
-        """
-        A worker posted its exit and is returning: join it (microseconds),
-        so that a thread is counted gone only when it really is.
-        """
+        # A worker posted its exit and is returning: join it (microseconds),
+        # so that a thread is counted gone only when it really is.
         handle = worker.handle
         if handle is not None:
             handle.join()
-        with self._lock:  # LOCK (to the end of the block)
-            self._workers.remove(worker)
+        self._state.bury(worker)
 
     def _deliver(self, kind: int, task: Task) -> None:
-        """
-        Act on a worker's event for C{task}: a SYNC starts its timeout and
-        goes to the owner; an end goes to the owner, or reaps a task that
-        has none.  Stale events (the task moved on) are dropped.
-        """
+        # A SYNC starts its timeout and goes to the owner; an end goes to
+        # the owner, or reaps a task that has none.  Stale events (the task
+        # moved on, or this SYNC was delivered already) are dropped.
         if kind == SYNC_EVENT:
-            if task._status is not _SYNCING or task._sync_seen:
+            if task._status is not _SYNCING or task._sync_seen == task._sync_serial:
                 return
-            task._sync_seen = True
-            self._watch_sync(task)
+            task._sync_seen = task._sync_serial
+            self.deadlines.watch(task)
         elif task._reaped:
             return
         owner = task.owner
@@ -162,19 +232,15 @@ class ReactorSide(WorkerLife):
             if kind == DONE_EVENT:
                 self._reap(task)
             return
-        state = self._owners.get(id(owner))
+        state = self.owners.get(owner)
         if state is not None and state.paused:
-            if state.held is None:
-                state.held = deque()
-            state.held.append((kind, task))
+            self.owners.hold(state, kind, task)
             return
-        self._call_writable(owner, kind, task)
+        self._writable(owner, kind, task)
 
-    def _call_writable(self, owner: ITaskOwner, kind: int, task: Task) -> None:
-        """
-        Call C{owner.writable(task)}; an owner that raises is logged, and a
-        task it left blocked in SYNC is stopped (nobody would sync it).
-        """
+    def _call_writable(self, owner: Any, kind: int, task: Task) -> None:
+        # Call owner.writable(task); an owner that raises is logged, and a
+        # task it left blocked in SYNC is stopped (nobody would sync it).
         try:
             owner.writable(task)
         except BaseException:
@@ -183,117 +249,96 @@ class ReactorSide(WorkerLife):
                 owner=safe_repr(owner), task=task.name,
             )
             if kind == SYNC_EVENT and task._status is _SYNCING:
-                self._release_sync(task, True)
+                self.release(task, True)
+
+    def _stop_at_deadline(self, task: Task) -> None:
+        self.release(task, True)
+
+    def reap(self, task: Task) -> None:
+        """
+        Free a done task (model rule 6): run its cleanup, then fire its
+        Deferreds.  A task reaped already is left alone.
+        """
+        if not task._reaped:
+            self._reap(task)
 
     def _reap(self, task: Task) -> None:
-        """
-        Free a done task: run its cleanup, then fire its Deferreds.
-        """
-        # Reaping is the reactor's alone: no lock (the worker that ended the
-        # task is done with it; diagnose() reads _reaped without the lock).
+        # The worker that ended the task is done with it: no lock.
         if task._reaped:
             return
         task._reaped = True
-        self._reaped += 1
+        self.reaped += 1
         self._live.pop(task, None)
         owner = task.owner
         if owner is not None:
-            state = self._owners.get(id(owner))
-            if state is not None:
-                state.tasks.pop(task, None)
-                if not state.tasks and not state.paused and not state.held:
-                    del self._owners[id(owner)]
+            self.owners.remove(owner, task)
         cleanup = task._cleanup
         task._cleanup = None
         task._func = None
         task._ctx = None
-        task._last_return = None
         if cleanup is not None:
             try:
                 cleanup(owner, task.user)
             except BaseException:
                 _log.failure(
                     "cleanup of task {task} of pool {pool} raised",
-                    task=task.name, pool=self.name,
+                    task=task.name, pool=self._state.name,
                 )
         if task._status is _FINISHED:
-            self._n_finished += 1
+            self.finished += 1
         elif task._failure is not None:
-            self._n_failed += 1
-        observer = self._reap_observer
-        if observer is not None:
-            observer(task)
+            self.failed += 1
+        hook = self._reap_hook
+        if hook is not None:
+            hook(task)
         task._fire_waiters()
 
     # ------------------------------------------------------------------
-    # Sync timeouts (reactor thread)
+    # Destroy
 
-    def _watch_sync(self, task: Task) -> None:
-        deadline = task._t_state + self._sync_timeout
-        self._syncing[task] = deadline
-        if self._sync_timer is None:
-            self._arm_sync_timer(deadline)
-
-    def _arm_sync_timer(self, deadline: float) -> None:
-        delay = max(0.0, deadline - self._clock())
-        self._sync_timer = self._reactor.callLater(delay, self._sync_expired)
-
-    def _sync_expired(self) -> None:
-        self._sync_timer = None
-        now = self._clock()
-        syncing = self._syncing
-        while syncing:
-            task, deadline = next(iter(syncing.items()))
-            if deadline > now:
-                self._arm_sync_timer(deadline)
-                return
-            del syncing[task]
-            if task._status is _SYNCING:
-                self._n_sync_timeouts += 1
-                _log.warn(
-                    "Task {task} of pool {pool} was not synced within "
-                    "{timeout} s: stopping it",
-                    task=task.name, pool=self.name, timeout=self._sync_timeout,
-                )
-                self._release_sync(task, True)
-
-
-    def _maybe_destroyed(self, force: bool = False) -> None:
+    def when_destroyed(self) -> Deferred[None]:
         """
-        Complete a destroy once every worker has exited.
+        A Deferred that fires once the destroy completes (at once if it
+        has); does not ask for one.
+        """
+        d: Deferred[None] = Deferred()
+        if self._destroyed:
+            d.callback(None)
+        else:
+            self._destroy_waiters.append(d)
+        return d
+
+    def destroy(self) -> None:
+        """Complete a destroy as soon as every worker has exited."""
+        self._destroying = True
+        self.complete_destroy()
+
+    def complete_destroy(self, force: bool = False) -> None:
+        """
+        Complete the destroy if every worker has exited (or C{force}: a
+        blocking stop joined them already): reap everything left, fire the
+        waiters.
         """
         if self._destroyed:
             return
-        if self._destroy_waiters is None and not force:
+        exited, pending = self._state.exited()
+        if not (exited or force):
             return
-        with self._lock:  # LOCK (to the end of the block)
-            if self._threads and not force:
-                return
-            pending = bool(self._mailbox)
         if pending:
             # The last events (ends, exits) first; draining may itself
             # complete the destroy, and then there is nothing left to do.
-            self._drain()
+            self.drain()
             if self._destroyed:
                 return
         if not force:
             # Every worker has posted its exit and is returning: joining
             # takes microseconds, and a thread is counted gone only when it
             # really is.
-            with self._lock:  # LOCK (to the end of the block)
-                workers = list(self._workers)
-            for worker in workers:
+            for worker in self._state.workers():
                 if worker.handle is not None:
                     worker.handle.join()
         self._destroyed = True
-        if self._sync_timer is not None and self._sync_timer.active():
-            self._sync_timer.cancel()
-        self._sync_timer = None
-        if self._shutdown_trigger is not None:
-            remove = getattr(self._reactor, "removeSystemEventTrigger", None)
-            if remove is not None:
-                remove(self._shutdown_trigger)
-            self._shutdown_trigger = None
+        self.deadlines.cancel()
         # Reap everything left, in enqueue order.
         for task in list(self._live):
             if task._status.is_done:
@@ -301,11 +346,11 @@ class ReactorSide(WorkerLife):
             else:
                 _log.warn(
                     "Pool {pool} destroyed while {task} is still {status}",
-                    pool=self.name,
+                    pool=self._state.name,
                     task=task.name,
                     status=task._status.name,
                 )
-        self._owners.clear()
-        waiters, self._destroy_waiters = self._destroy_waiters or [], None
+        self.owners.clear()
+        waiters, self._destroy_waiters = self._destroy_waiters, []
         for d in waiters:
             d.callback(None)

@@ -57,6 +57,25 @@ class TaskInfo(NamedTuple):
     sync_pct: float
 
 
+class TaskTimes(NamedTuple):
+    """
+    Where a task's time went, in seconds (L{Task.times}): final once the
+    task is done.
+    """
+
+    queued: float
+    """Waiting for a thread (to its end, for a task stopped in the queue)."""
+    running: float | None
+    """On its thread outside SYNC; None if it never ran."""
+    syncing: float | None
+    """Blocked in SYNC; None if it never ran."""
+
+
+# Builds a TaskTimes without the generated __new__'s Python call: a metrics
+# reap hook asks once per task.
+_new_times = tuple.__new__
+
+
 class Task:
     """
     A unit of work bound to an owner, run by a L{ThreadPool}.
@@ -74,32 +93,35 @@ class Task:
         "name",
         "_pool",
         "_t_created",
-        # Reactor thread only.
         "user",
+        # The reactor thread's (written by the pool's reactor side, at the
+        # reap; the worker reads _func and _ctx while it runs the task,
+        # which is always before).
         "_cleanup",
-        "_reaped",
-        "_waiters",
-        "_failure",
-        "_sync_seen",
-        # Written under the pool lock (the worker also reads _func, _ctx,
-        # _stop and _outlive without it; a stale read of _stop delays a stop
-        # by one check-in and nothing more).
-        "owner",
         "_func",
         "_ctx",
+        "_reaped",
+        "_waiters",
+        "_sync_seen",
+        # The pool state's (L{twisted_lwstp._state.PoolState}): written by
+        # its transitions only, under the pool lock.  The worker also reads
+        # _stop and _outlive without it (a stale read of _stop delays a
+        # stop by one check-in and nothing more), and the reactor reads
+        # _status and the timings in its own thread.
+        "owner",
         "_status",
         "_stop",
         "_outlive",
         "_worker",
-        # Timings: written by whoever makes the transition, under the pool
-        # lock; read without it for diagnostics only.
+        "_sync_serial",
+        "error",
+        "_failure",
         "_t_state",
         "_t_started",
         "_t_ended",
         "_run",
         "_sync",
-        # Written by the worker running the task.
-        "error",
+        # Written by the worker running the task, after each call.
         "_last_return",
         "__weakref__",
     )
@@ -121,9 +143,10 @@ class Task:
         self.user = user
         self._cleanup = cleanup
         self._reaped = False
-        self._waiters: list[Deferred[TaskStatus]] | None = None
+        # None, one Deferred, or a list of them (two or more).
+        self._waiters: Deferred[TaskStatus] | list[Deferred[TaskStatus]] | None = None
         self._failure: Failure | None = None
-        self._sync_seen = False
+        self._sync_seen = 0  # the last SYNC (by _sync_serial) delivered
         self.owner = owner
         self._func: TaskFunction | None = func
         self._ctx: Context | None = ctx
@@ -131,6 +154,7 @@ class Task:
         self._stop = False
         self._outlive = False
         self._worker: Any = None  # the Worker running it (pool lock)
+        self._sync_serial = 0  # how many times it entered SYNC
         self._t_state = now
         self._t_started: float | None = None
         self._t_ended: float | None = None
@@ -165,6 +189,19 @@ class Task:
         """
         return self._reaped
 
+    def times(self) -> TaskTimes:
+        """
+        Where the task's time went: waiting, running and in SYNC, as
+        recorded by its last transition (so final once it is done; the
+        pool's reap hook sees them final).  Any thread may call it; the
+        figures are read without the pool lock.
+        """
+        started = self._t_started
+        if started is None:  # stopped while queued: it never ran
+            ended = self._t_ended if self._t_ended is not None else self._t_state
+            return _new_times(TaskTimes, (ended - self._t_created, None, None))
+        return _new_times(TaskTimes, (started - self._t_created, self._run, self._sync))
+
     def when_done(self) -> Deferred[TaskStatus]:
         """
         A Deferred that fires, after the task is reaped, with its final
@@ -185,21 +222,29 @@ class Task:
                 return fail(self._failure)
             return succeed(self._status)
         d: Deferred[TaskStatus] = Deferred(self._cancel_waiter)
-        if self._waiters is None:
-            self._waiters = [d]
+        waiters = self._waiters
+        if waiters is None:
+            # The usual case, one waiter: no list (a burst of tasks keeps
+            # fewer objects alive for the garbage collector to walk).
+            self._waiters = d
+        elif isinstance(waiters, list):
+            waiters.append(d)
         else:
-            self._waiters.append(d)
+            self._waiters = [waiters, d]
         return d
 
     def _cancel_waiter(self, d: Deferred[TaskStatus]) -> None:
-        if self._waiters is not None and d in self._waiters:
-            self._waiters.remove(d)
+        waiters = self._waiters
+        if waiters is d:
+            self._waiters = None
+        elif isinstance(waiters, list) and d in waiters:
+            waiters.remove(d)
         self._pool.dequeue_task(self)
 
     def _fire_waiters(self) -> None:
         """
-        Fire every completion Deferred; called once, by the pool, after the
-        cleanup ran.
+        Fire every completion Deferred, oldest first; called once, by the
+        pool, after the cleanup ran.
         """
         waiters = self._waiters
         if waiters is None:
@@ -207,7 +252,7 @@ class Task:
         self._waiters = None
         failure = self._failure
         status = self._status
-        for d in waiters:
+        for d in waiters if isinstance(waiters, list) else (waiters,):
             if failure is None:
                 d.callback(status)
             else:

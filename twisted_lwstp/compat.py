@@ -15,13 +15,16 @@ One word means two things in the two APIs, and each class keeps its own:
 
 C{max} is the most workers on both, and C{min} the workers kept.
 
-Every figure is read from the engine's own state under the pool lock, so
-the figures read together in one call are consistent with each other; they
-are not a second copy kept beside it.
+Every figure is read from the engine's own state, through one
+C{snapshot()} taken under the pool lock, so the figures read together in
+one call are consistent with each other; they are not a second copy kept
+beside it.  Logs and metrics name the pool by its engine name
+(C{snapshot().name}, C{PoolThread-<id>} without a name), never Twisted's
+C{None}.
 
 Runs in: the properties, C{callInThread*}, C{adjustPoolsize},
-C{startAWorker} and C{stopAWorker} in any thread (each takes the pool lock,
-marked C{# LOCK}); C{start} and C{stop} in the reactor thread, as the rest
+C{startAWorker} and C{stopAWorker} in any thread (each goes through the
+pool's state, which takes the lock); C{start} and C{stop} in the reactor thread, as the rest
 of the pool's life.  Owns no state of its own but C{threadFactory} (set by
 the user before work starts) and C{_hook_team}, the team of Twisted's
 testing hook C{_pool} (set once).
@@ -65,8 +68,7 @@ class _Backlog:
         pool = self._pool
         if pool._hook_team is not None:
             return int(pool._hook_team.statistics().backloggedWorkCount)
-        with pool._lock:  # LOCK (to the end of the block)
-            return len(pool._backlog)
+        return pool.snapshot().queued
 
 
 class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
@@ -133,9 +135,10 @@ class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
             runner=ThreadRunner(self._make_thread),
         )
         if high == 0:
-            with self._lock:  # LOCK (to the end of the block)
-                self._resize_locked(0, 0)
-        # Twisted's name: None when none was given.
+            self.adjustPoolsize(0, 0)
+        # Twisted's name: None when none was given.  The engine's own name
+        # (snapshot().name, that of the workers) stays what logs and
+        # metrics use.
         self.name = name
         # Set once: the team Twisted's testing hook made, or None (see _pool).
         self._hook_team: Any = _internals.testing_team(self, self._team_limit,
@@ -166,9 +169,7 @@ class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
         The live workers' threads (started and not yet joined), oldest
         first.  Twisted's meaning; the lws pool's C{threads} is C{max}.
         """
-        with self._lock:  # LOCK (to the end of the block)
-            handles = [worker.handle for worker in self._workers]
-        return [h for h in handles if isinstance(h, threading.Thread)]
+        return [h for h in self.snapshot().handles if isinstance(h, threading.Thread)]
 
     @property
     def workers(self) -> int:
@@ -179,8 +180,7 @@ class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
         if self._hook_team is not None:
             stats = self._hook_team.statistics()
             return int(stats.idleWorkerCount + stats.busyWorkerCount)
-        with self._lock:  # LOCK (to the end of the block)
-            return self._staffed - self._excess
+        return self.snapshot().workers
 
     @property
     def working(self) -> list[None]:
@@ -190,8 +190,7 @@ class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
         """
         if self._hook_team is not None:
             return [None] * self._hook_team.statistics().busyWorkerCount
-        with self._lock:  # LOCK (to the end of the block)
-            return [None] * self._running
+        return [None] * self.snapshot().running
 
     @property
     def waiters(self) -> list[None]:
@@ -201,8 +200,7 @@ class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
         """
         if self._hook_team is not None:
             return [None] * self._hook_team.statistics().idleWorkerCount
-        with self._lock:  # LOCK (to the end of the block)
-            return [None] * len(self._idle)
+        return [None] * self.snapshot().idle
 
     @property
     def q(self) -> _Backlog:
@@ -235,12 +233,7 @@ class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
         if self._hook_team is not None:
             self._hook_team.grow(1)
             return
-        now = self._clock()
-        hired = []
-        with self._lock:  # LOCK (to the end of the block)
-            if self._hiring and self._staffed < self._nthreads:
-                hired.append(self._hire_locked(now))
-        self._start_workers(hired)
+        self._life.start_workers(self._state.hire_one(self._clock()))
 
     def stopAWorker(self) -> None:
         """
@@ -250,11 +243,7 @@ class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
         if self._hook_team is not None:
             self._hook_team.shrink(1)
             return
-        with self._lock:  # LOCK (to the end of the block)
-            if self._idle:
-                self._dismiss_locked(self._idle.pop(0))
-            elif self._staffed - self._excess > 0:
-                self._excess += 1
+        self._state.dismiss_one()
 
     # -- life (reactor thread) ------------------------------------------
 

@@ -26,9 +26,10 @@ C{lwstp_reactor_lag_seconds}: how late the reactor's turns ran
 (L{twisted_lwstp._lag}).
 
 Runs in: the reactor thread.  The pool keeps its counters where it does
-the work (see L{twisted_lwstp._reactorside}); the histograms are filled by
-a reap observer here, and everything is read at scrape time: so a scrape
-must happen in the reactor thread (C{twisted.web} renders there).
+the work and hands them over in one C{snapshot()}; the histograms are
+filled by the pool's C{reap_hook}, set here, from each reaped task's
+C{times()}; everything is read at scrape time, so a scrape must happen in
+the reactor thread (C{twisted.web} renders there).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class PoolCollector:
 
     def _make_observer(self) -> Callable[[Task], None]:
         """
-        The pool's reap observer: records a reaped task's times.  A closure
+        The pool's reap hook: records a reaped task's times.  A closure
         over its counters, so that each reaped task costs one call, three
         C-level bisections and no attribute lookups on the collector.
         """
@@ -87,33 +88,23 @@ class PoolCollector:
         find = bisect_left
 
         def observe(task: Task) -> None:
-            started = task._t_started
-            if started is None:  # stopped while queued: it never ran
-                ended = task._t_ended if task._t_ended is not None else task._t_state
-                waited = ended - task._t_created
-                queued_counts[find(bounds, waited)] += 1
-                sums[0] += waited
-                return
-            waited = started - task._t_created
-            run = task._run
-            sync = task._sync
+            waited, run, sync = task.times()
             queued_counts[find(bounds, waited)] += 1
+            sums[0] += waited
+            if run is None or sync is None:  # stopped while queued: it never ran
+                return
             running_counts[find(bounds, run)] += 1
             syncing_counts[find(bounds, sync)] += 1
-            sums[0] += waited
             sums[1] += run
             sums[2] += sync
 
         return observe
 
     def collect(self) -> Iterator[Metric]:
-        pool = self.pool
-        label = [pool.name]
-        with pool._lock:  # LOCK (to the end of the block)
-            in_sync = pool._in_sync
-        diag = pool.diagnose()
-        reaped = pool._reaped
-        finished, failed = pool._n_finished, pool._n_failed
+        snap = self.pool.snapshot()
+        # The engine's name: a Twisted-style pool made without one is
+        # labelled PoolThread-<id>, never "None".
+        label = [snap.name]
 
         def counter(name: str, doc: str, value: float) -> CounterMetricFamily:
             family = CounterMetricFamily(name, doc, labels=["pool"])
@@ -125,32 +116,32 @@ class PoolCollector:
             family.add_metric(label, value)
             return family
 
-        yield counter("lwstp_tasks_enqueued", "Tasks admitted to the pool.", pool._n_enqueued)
+        yield counter("lwstp_tasks_enqueued", "Tasks admitted to the pool.", snap.enqueued)
         refused = CounterMetricFamily("lwstp_tasks_refused", "Tasks the pool refused.",
                                       labels=["pool", "reason"])
-        refused.add_metric([pool.name, "queue_full"], pool._n_refused_full)
-        refused.add_metric([pool.name, "finishing"], pool._n_refused_finishing)
+        refused.add_metric([snap.name, "queue_full"], snap.refused_full)
+        refused.add_metric([snap.name, "finishing"], snap.refused_finishing)
         yield refused
         ended = CounterMetricFamily("lwstp_tasks_ended", "Tasks ended (counted when reaped).",
                                     labels=["pool", "status", "failed"])
-        ended.add_metric([pool.name, "finished", "false"], finished)
-        ended.add_metric([pool.name, "stopped", "false"], reaped - finished - failed)
-        ended.add_metric([pool.name, "stopped", "true"], failed)
+        ended.add_metric([snap.name, "finished", "false"], snap.finished)
+        ended.add_metric([snap.name, "stopped", "false"],
+                         snap.reaped - snap.finished - snap.failed)
+        ended.add_metric([snap.name, "stopped", "true"], snap.failed)
         yield ended
         yield counter("lwstp_sync_timeouts", "Tasks stopped for want of task_sync.",
-                      pool._n_sync_timeouts)
+                      snap.sync_timeouts)
         yield counter("lwstp_reactor_wakeups", "Wake-ups of the reactor by the workers.",
-                      pool._n_drains)
+                      snap.wakeups)
         yield counter("lwstp_worker_events", "Worker events (SYNC, end, exit) handed over.",
-                      pool._n_events)
-        yield gauge("lwstp_tasks_running", "Tasks on a thread, SYNC included.", diag.running)
-        yield gauge("lwstp_threads", "Live worker threads.", diag.threads)
-        yield gauge("lwstp_tasks_queued", "Work waiting for a thread.", diag.queued)
-        yield gauge("lwstp_tasks_done_unreaped", "Tasks done, not reaped yet.", diag.done)
-        yield gauge("lwstp_tasks_syncing", "Tasks blocked in SYNC.", in_sync)
-        paused = sum(1 for state in list(pool._owners.values()) if state.paused)
+                      snap.events)
+        yield gauge("lwstp_tasks_running", "Tasks on a thread, SYNC included.", snap.running)
+        yield gauge("lwstp_threads", "Live worker threads.", snap.threads)
+        yield gauge("lwstp_tasks_queued", "Work waiting for a thread.", snap.queued)
+        yield gauge("lwstp_tasks_done_unreaped", "Tasks done, not reaped yet.", snap.done)
+        yield gauge("lwstp_tasks_syncing", "Tasks blocked in SYNC.", snap.in_sync)
         yield gauge("lwstp_owners_paused", "Owners whose writable() calls flow control holds.",
-                    paused)
+                    snap.owners_paused)
         for name, doc, counts, total in (
             ("lwstp_task_queued_seconds", "Time a task waited for a thread.",
              self._queued, self._sums[0]),
@@ -196,10 +187,10 @@ def watch(pool: ThreadPool, registry: CollectorRegistry | None = REGISTRY) -> Po
 
     @raise ValueError: the pool is already watched.
     """
-    if pool._reap_observer is not None:
+    if pool.reap_hook is not None:
         raise ValueError(f"{pool!r} is already watched")
     collector = PoolCollector(pool)
-    pool._reap_observer = collector.observe
+    pool.reap_hook = collector.observe
     if registry is not None:
         exporter = _exporters.get(registry)
         if exporter is None:

@@ -261,7 +261,7 @@ def _watch(pool: ThreadPool, reactor: Any) -> Any:
     watch_reactor(reactor)
     if isinstance(reactor, LwstpReactor):
         reactor_pool = reactor.getThreadPool()
-        if reactor_pool._reap_observer is None:
+        if reactor_pool.reap_hook is None:
             watch(reactor_pool)
     return REGISTRY
 

@@ -91,11 +91,12 @@ class ManualWorker:
     A worker that runs only when the test steps it.
     """
 
-    def __init__(self, name: str, steps: Iterator[object], wake: threading.Lock) -> None:
+    def __init__(self, name: str, steps: Iterator[object], wake: threading.Lock,
+                 blocked: bool = False) -> None:
         self.name = name
         self._steps = steps
         self._wake = wake
-        self._blocked = False
+        self._blocked = blocked
         self.exited = False
 
     def __repr__(self) -> str:
@@ -173,9 +174,8 @@ class ManualRunner:
     def start_worker(
         self, name: str, steps: Iterator[object], wake: threading.Lock
     ) -> ManualWorker:
-        worker = ManualWorker(name, steps, wake)
         # A pool's workers start waiting on their wake lock.
-        worker._blocked = True
+        worker = ManualWorker(name, steps, wake, blocked=True)
         signal = next(steps)
         assert signal is BLOCK, signal
         self.workers.append(worker)
