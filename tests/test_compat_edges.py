@@ -1,5 +1,6 @@
 """
-The Twisted pool surface of the engine (L{twisted_lwstp._compat}), in
+The Twisted pool surface of the engine (L{twisted_lwstp._surface},
+L{twisted_lwstp._calls}), in
 this process on a stepped pool (where mutation testing sees it): bad
 callables named, work handed over after C{finish()} dropped with a log
 event that names the pool and the work, and C{defer_to_thread}'s tasks

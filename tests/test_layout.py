@@ -15,8 +15,8 @@ from twisted.trial.unittest import SynchronousTestCase
 import twisted_lwstp
 
 PACKAGE = os.path.dirname(twisted_lwstp.__file__)
-ROOMS = ["_state", "_workerside", "_reactorside", "_owners", "_diagnostics",
-         "_life", "_calls", "_pool"]
+ROOMS = ["_state", "_staff", "_workerside", "_reactorside", "_owners", "_deadlines",
+         "_diagnostics", "_life", "_calls", "_surface", "_pool"]
 
 
 def modules() -> dict[str, str]:

@@ -244,3 +244,53 @@ class StopTimeoutTests(TestCase):
         self.assertTrue(handle.is_alive())  # type: ignore[attr-defined]
         release.set()
         handle.join(30)  # type: ignore[attr-defined]
+
+
+class SnapshotTests(HarnessCase):
+    """Every figure of snapshot() after a known sequence, one step at a time."""
+
+    def test_each_figure_follows_the_pool(self) -> None:
+        from twisted_lwstp import PoolFinished, QueueFull
+
+        h = self.harness(threads=2, depth=1, sync_timeout=5.0)
+        owner = RecordingOwner(h.pool)
+        snap = h.pool.snapshot()
+        self.assertEqual(
+            (snap.name, snap.max_threads, snap.min_threads, snap.threads, snap.workers,
+             snap.idle, snap.running, snap.queued, snap.owners, snap.finishing),
+            ("test", 2, 2, 2, 2, 2, 0, 0, 0, False))
+        self.assertEqual(len(snap.handles), 2)
+        syncs = h.pool.enqueue(owner, Script([R.SYNC]), name="syncs")
+        fails = h.pool.enqueue(None, Script([ValueError("boom")]), name="fails")
+        waits = h.pool.enqueue(owner, Script(), name="waits")
+        with self.assertRaises(QueueFull):
+            h.pool.enqueue(None, Script())
+        snap = h.pool.snapshot()
+        self.assertEqual((snap.running, snap.idle, snap.queued, snap.queued_tasks),
+                         (2, 0, 1, 1))
+        self.assertEqual((snap.enqueued, snap.refused_full, snap.owners), (3, 1, 1))
+        h.step(0)  # syncs -> SYNC
+        with LogCapture():
+            h.step(1)  # fails raises; waits is taken next
+        self.flushLoggedErrors(ValueError)
+        h.pool.pause_owner(owner)
+        h.flush()
+        snap = h.pool.snapshot()
+        self.assertEqual((snap.in_sync, snap.ended, snap.reaped, snap.failed, snap.done),
+                         (1, 1, 1, 1, 0))
+        self.assertEqual((snap.owners_paused, snap.wakeups, snap.events), (1, 1, 2))
+        self.assertIs(waits.status, S.RUNNING)
+        h.reactor.advance(5.0)  # syncs overstays its SYNC
+        self.assertEqual(h.pool.snapshot().sync_timeouts, 1)
+        h.pool.resume_owner(owner)
+        h.run()
+        for task in (syncs, waits):
+            h.pool.task_status(task)
+        h.pool.finish()
+        with self.assertRaises(PoolFinished):
+            h.pool.enqueue(None, Script())
+        snap = h.pool.snapshot()
+        self.assertEqual((snap.finished, snap.failed, snap.reaped, snap.refused_finishing,
+                          snap.finishing, snap.owners), (1, 1, 3, 1, True, 0))
+        self.assertEqual(h.pool.diagnose(), snap.diagnosis())
+        self.assertIs(fails.status, S.STOPPED)

@@ -7,7 +7,7 @@ made, and are reaped by the reactor thread.  See the model
 (C{docs/explanation/model.md}), whose numbered rules the code cites.
 """
 
-from ._diagnostics import Diagnosis
+from ._diagnostics import Diagnosis, PoolSnapshot
 from ._errors import EnqueueRefused, PoolFinished, QueueFull, TaskFailed
 from ._executor import PoolExecutor
 from ._interfaces import ITaskOwner
@@ -15,7 +15,7 @@ from ._pool import ThreadPool
 from ._protocol import TaskOwnerMixin
 from ._service import ThreadPoolService
 from ._status import TaskReturn, TaskStatus
-from ._task import Task, TaskInfo
+from ._task import Task, TaskInfo, TaskTimes
 from .reactor import install_pool
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "ITaskOwner",
     "PoolExecutor",
     "PoolFinished",
+    "PoolSnapshot",
     "QueueFull",
     "Task",
     "TaskFailed",
@@ -31,6 +32,7 @@ __all__ = [
     "TaskOwnerMixin",
     "TaskReturn",
     "TaskStatus",
+    "TaskTimes",
     "ThreadPool",
     "ThreadPoolService",
     "install_pool",
