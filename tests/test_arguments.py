@@ -32,10 +32,13 @@ class ConstructorArgumentTests(SynchronousTestCase):
         ({"name": 7}, TypeError, "name must be a non-empty str"),
         ({"sync_timeout": 0}, ValueError, "sync_timeout must be > 0"),
         ({"sync_timeout": -1.5}, ValueError, "sync_timeout must be > 0"),
-        ({"sync_timeout": float("inf")}, ValueError, "finite"),
+        ({"sync_timeout": float("inf")}, ValueError, "sync_timeout must be > 0 and finite, got inf"),
         ({"sync_timeout": float("nan")}, ValueError, "sync_timeout must be > 0"),
         ({"sync_timeout": "5"}, TypeError, "sync_timeout must be a number, not str"),
         ({"clock": 5}, TypeError, "clock must be callable"),
+        ({"min_threads": -1}, ValueError, "min_threads must be >= 0, got -1"),
+        ({"min_threads": "2"}, TypeError, "min_threads must be an int, not str"),
+        ({"threads": 2, "min_threads": 3}, ValueError, "min_threads (3) must be <= threads (2)"),
     ]
 
     def test_thread_pool_constructor(self) -> None:
@@ -46,7 +49,19 @@ class ConstructorArgumentTests(SynchronousTestCase):
             kwargs.update(change)
             with self.assertRaises(exc, msg=str(change)) as caught:
                 ThreadPool(**kwargs)
-            self.assertIn(message, str(caught.exception), change)
+            # The message starts with what was wrong (no wrapper text).
+            self.assertTrue(str(caught.exception).startswith(message),
+                            f"{change}: {caught.exception}")
+
+    def test_defaults(self) -> None:
+        ticks = [100.0]
+        pool = ThreadPool(1, 1, reactor=PoolHarness().reactor, clock=lambda: ticks[0])
+        self.assertEqual(pool.sync_timeout, 300.0)
+        pool.enqueue(None, ok_task)
+        ticks[0] = 103.0
+        # The pool reads the clock it was given, not its reactor's.
+        (info,) = pool.dump_tasks()
+        self.assertEqual(info.ms_alive, 3000.0)
 
     def test_unnamed_pools_each_get_a_name_of_their_own(self) -> None:
         reactor = PoolHarness().reactor

@@ -14,7 +14,10 @@ import functools
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
+from twisted_lwstp import TaskStatus
 from twisted_lwstp.testing import PoolHarness
+
+from ._helpers import HarnessCase
 
 
 class CompatEdgeTests(SynchronousTestCase):
@@ -61,3 +64,42 @@ class CompatEdgeTests(SynchronousTestCase):
         names = [info.name for info in self.pool.dump_tasks()]
         self.assertEqual(names, ["defer_to_thread sum", f"defer_to_thread {unnamed}"])
         self.harness.run()
+
+
+class DeferToThreadStoppedTests(HarnessCase):
+    def test_a_call_stopped_once_taken_but_before_it_runs_never_runs(self) -> None:
+        from twisted.internet.defer import CancelledError
+
+        h = self.harness()
+        ran: list[int] = []
+        d = h.pool.defer_to_thread(ran.append, 1)
+        (task,) = h.pool._reactor_side.live_tasks()
+        self.assertIs(task.status, TaskStatus.RUNNING)  # a worker took it
+        h.pool.dequeue_task(task)  # stopped before its first call
+        h.run()
+        self.assertEqual(ran, [])
+        failure = self.failureResultOf(d, CancelledError)
+        self.assertEqual(str(failure.value), "the call was stopped before it ran")
+
+
+class CallLogTests(HarnessCase):
+    def test_what_a_call_or_its_callback_raises_is_logged_by_name(self) -> None:
+        from twisted.logger import formatEvent
+
+        from ._helpers import LogCapture
+
+        h = self.harness()
+
+        def boom() -> None:
+            raise KeyError("work")
+
+        def bad_callback(ok: bool, result: object) -> None:
+            raise KeyError("callback")
+
+        with LogCapture() as logs:
+            h.pool.callInThread(boom)
+            h.pool.callInThreadWithCallback(bad_callback, lambda: None)
+            h.run()
+        texts = [formatEvent(e) for e in logs.events if e.get("log_failure")]
+        self.assertEqual(texts, ["callInThread work raised", "onResult callback raised"])
+        self.flushLoggedErrors(KeyError)

@@ -103,7 +103,11 @@ class FailedThreadStartTests(HarnessCase):
         third = h.pool.enqueue(None, Script([R.FINISHED]), name="third")
         with LogCapture() as logs:
             h.pool.adjustPoolsize(maxthreads=3)
-        self.assertEqual(len(logs.matching("could not start test-2")), 1)
+        from twisted.logger import formatEvent
+
+        (event,) = logs.matching("could not start test-2")
+        self.assertEqual(formatEvent(event), "Pool test could not start test-2")
+        self.assertEqual(event["pool"], "test")
         self.flushLoggedErrors(OSError)
         self.assertEqual(h.pool.diagnose().threads, 2)
         self.assertIs(third.status, S.QUEUED)
@@ -239,7 +243,9 @@ class StopTimeoutTests(TestCase):
         pool.callInThread(blocked)
         yield deferToThread(started.wait, 30)
         pool.stop(timeout=0.05)
-        # stop() returned with the worker still blocked: it did not wait on.
+        # stop() returned with the worker still blocked: it did not wait on,
+        # and the pool is destroyed all the same (nothing waits for it).
+        self.assertTrue(pool.destroy().called)
         (handle,) = pool.snapshot().handles
         self.assertTrue(handle.is_alive())  # type: ignore[attr-defined]
         release.set()
@@ -294,3 +300,382 @@ class SnapshotTests(HarnessCase):
                           snap.finishing, snap.owners), (1, 1, 3, 1, True, 0))
         self.assertEqual(h.pool.diagnose(), snap.diagnosis())
         self.assertIs(fails.status, S.STOPPED)
+
+
+class EventFieldTests(HarnessCase):
+    """
+    The log events the engine emits carry the fields their texts promise
+    (a pool's name, a task's name), so that an observer can filter them.
+    """
+
+    def events(self, logs: LogCapture, text: str) -> list[Any]:
+        from twisted.logger import formatEvent
+
+        found = [e for e in logs.events if text in formatEvent(e)]
+        self.assertEqual(len(found), 1, [formatEvent(e) for e in logs.events])
+        return found
+
+    def test_a_failed_task(self) -> None:
+        from twisted.logger import formatEvent
+
+        h = self.harness(name="logged")
+        h.pool.enqueue(None, Script([ValueError("boom")]), name="breaks")
+        with LogCapture() as logs:
+            h.run()
+        (event,) = self.events(logs, "failed")
+        self.assertEqual(formatEvent(event), "Task breaks of pool logged failed")
+        self.assertEqual((event["task"], event["pool"]), ("breaks", "logged"))
+        self.flushLoggedErrors(ValueError)
+
+    def test_a_bad_return_names_what_a_task_may_return(self) -> None:
+        h = self.harness()
+        t = h.pool.enqueue(None, Script(["nope"]), name="odd")
+        with LogCapture():
+            h.run()
+        self.assertEqual(
+            str(t.error),
+            "task 'odd' returned 'nope', which is not a TaskReturn (CHECKING_IN, SYNC, "
+            "FINISHED or STOPPED, optionally | OUTLIVE)")
+        from twisted_lwstp import TaskFailed
+
+        self.flushLoggedErrors(TaskFailed)
+
+    def test_a_writable_that_raises_and_a_cleanup_that_raises(self) -> None:
+        from twisted.logger import formatEvent
+
+        h = self.harness(name="logged")
+
+        def raises(task: Any) -> None:
+            raise KeyError("owner")
+
+        owner = RecordingOwner(h.pool, raises)
+
+        def cleanup(owner: Any, user: Any) -> None:
+            raise KeyError("cleanup")
+
+        t = h.pool.enqueue(owner, Script([R.SYNC]), name="synced", cleanup=cleanup)
+        with LogCapture() as logs:
+            h.run()
+            h.pool.task_status(t)
+        # Once for the SYNC (then stopped), once for the end.
+        for raised in logs.matching("writable() of"):
+            self.assertEqual(raised["task"], "synced")
+            self.assertIn("RecordingOwner", raised["owner"])
+        self.assertEqual(len(logs.matching("writable() of")), 2)
+        self.assertIs(t.status, S.STOPPED)  # left in SYNC: stopped
+        (cleaned,) = self.events(logs, "cleanup of task")
+        self.assertEqual(formatEvent(cleaned), "cleanup of task synced of pool logged raised")
+        self.assertEqual((cleaned["task"], cleaned["pool"]), ("synced", "logged"))
+        self.flushLoggedErrors(KeyError)
+
+    def test_a_sync_timeout(self) -> None:
+        from twisted.logger import formatEvent
+
+        h = self.harness(name="logged", sync_timeout=0.5)
+        owner = RecordingOwner(h.pool)
+        t = h.pool.enqueue(owner, Script([R.SYNC]), name="late")
+        h.step(0)
+        h.flush()
+        with LogCapture() as logs:
+            # Sub-second deadlines are kept: half a second, not one.
+            h.reactor.advance(0.5)
+        self.assertIs(t.status, S.STOPPING)
+        (event,) = self.events(logs, "not synced")
+        self.assertEqual(formatEvent(event),
+                         "Task late of pool logged was not synced within 0.5 s: stopping it")
+        self.assertEqual(event["pool"], "logged")
+        h.run()
+
+    def test_dump_is_one_event_with_its_text_and_figures(self) -> None:
+        h = self.harness(name="dumped")
+        h.pool.enqueue(None, Script([R.CHECKING_IN]), name="busy")
+        with LogCapture() as logs:
+            text = h.pool.dump()
+        lines = text.split("\n")
+        self.assertEqual(lines[0], "pool dumped: running=1 threads=1 queued=0 done=0")
+        self.assertRegex(lines[1], r"^  busy#?\d*: RUNNING for ")
+        (event,) = [e for e in logs.events if e.get("dump") == text]
+        self.assertEqual((event["pool"], event["diagnosis"]), ("dumped", h.pool.diagnose()))
+        self.assertEqual(event["log_format"], "{dump}")
+        h.run()
+
+
+class CallSurfaceTests(HarnessCase):
+    def test_call_in_thread_passes_keyword_arguments(self) -> None:
+        h = self.harness()
+        got: list[Any] = []
+        h.pool.callInThread(lambda *a, **kw: got.append((a, kw)), 1, key="value")
+        h.run()
+        self.assertEqual(got, [((1,), {"key": "value"})])
+
+    def test_bad_sizes_are_named(self) -> None:
+        h = self.harness()
+        with self.assertRaisesRegex(TypeError, "^minthreads must be an int"):
+            h.pool.adjustPoolsize(minthreads="1")  # type: ignore[arg-type]
+        with self.assertRaisesRegex(ValueError, "^maxthreads must be >= 0"):
+            h.pool.adjustPoolsize(maxthreads=-1)
+
+    def test_a_task_api_call_with_a_stranger_is_named(self) -> None:
+        h = self.harness()
+        other = self.harness()
+        with self.assertRaises(TypeError) as e:
+            h.pool.task_status(7)  # type: ignore[arg-type]
+        self.assertEqual(str(e.exception), "task_status() takes a Task from enqueue(), not int")
+        foreign = other.pool.enqueue(None, Script())
+        with self.assertRaises(ValueError) as e2:
+            h.pool.task_sync(foreign)
+        self.assertEqual(str(e2.exception), f"{foreign!r} belongs to another pool")
+        other.run()
+
+    def test_growing_hires_for_queued_work_at_the_clock_time(self) -> None:
+        h = self.harness(threads=1, depth=2)
+        h.pool.enqueue(None, Script([R.CHECKING_IN]))
+        waits = h.pool.enqueue(None, Script())
+        h.reactor.advance(3.0)
+        h.pool.adjustPoolsize(maxthreads=2)
+        self.assertIs(waits.status, S.RUNNING)
+        self.assertEqual(waits.times().queued, 3.0)
+        h.run()
+
+    def test_two_refusals_while_finishing_count_two(self) -> None:
+        from twisted_lwstp import PoolFinished
+
+        h = self.harness()
+        h.pool.finish()
+        for _ in range(2):
+            with self.assertRaises(PoolFinished):
+                h.pool.enqueue(None, Script())
+        self.assertEqual(h.pool.snapshot().refused_finishing, 2)
+
+    def test_paused_is_a_bool_before_and_after(self) -> None:
+        h = self.harness()
+        owner = RecordingOwner(h.pool)
+        h.pool.enqueue(owner, Script([R.CHECKING_IN]))
+        self.assertIs(h.pool.owner_paused(owner), False)
+        h.pool.pause_owner(owner)
+        self.assertIs(h.pool.owner_paused(owner), True)
+        h.pool.resume_owner(owner)
+        self.assertIs(h.pool.owner_paused(owner), False)
+        h.run()
+
+
+class ForgottenTests(HarnessCase):
+    """A task reaped is referenced by nothing of the pool's, whatever ended it."""
+
+    def assert_forgotten(self, h: Any, end: Any) -> None:
+        import gc
+        import weakref
+
+        owner = RecordingOwner(h.pool)
+        t = h.pool.enqueue(owner, Script([R.SYNC]))
+        h.step(0)
+        h.flush()
+        ref = weakref.ref(t)
+        end(h, owner, t)
+        h.run()
+        h.pool.task_status(t)
+        del t
+        owner.calls.clear()
+        gc.collect()
+        self.assertIsNone(ref())
+
+    def test_stopped_by_dequeue(self) -> None:
+        self.assert_forgotten(self.harness(), lambda h, o, t: h.pool.dequeue_task(t))
+
+    def test_stopped_by_its_owner_closing(self) -> None:
+        self.assert_forgotten(self.harness(), lambda h, o, t: h.pool.owner_closing(o))
+
+    def test_released_by_task_sync(self) -> None:
+        self.assert_forgotten(self.harness(), lambda h, o, t: h.pool.task_sync(t))
+
+
+class SyncDeadlineOrderTests(HarnessCase):
+    def test_a_task_that_syncs_again_does_not_delay_another_tasks_deadline(self) -> None:
+        h = self.harness(threads=2, sync_timeout=5.0)
+        owner = RecordingOwner(h.pool)
+        a = h.pool.enqueue(owner, Script([R.SYNC, R.SYNC]), name="a")
+        b = h.pool.enqueue(owner, Script([R.SYNC]), name="b")
+        h.step(0)  # a: SYNC at 0
+        h.flush()
+        h.reactor.advance(1.0)
+        h.pool.task_sync(a)  # released at 1
+        h.reactor.advance(1.0)
+        h.step(1)  # b: SYNC at 2, deadline 7
+        h.flush()
+        h.reactor.advance(1.0)
+        h.step(0)  # a: SYNC again at 3, deadline 8
+        h.flush()
+        with LogCapture():
+            h.reactor.advance(4.0)  # 7: b's deadline
+        self.assertEqual((a.status, b.status), (S.SYNCING, S.STOPPING))
+        with LogCapture():
+            h.run()
+        h.pool.owner_closing(owner)
+
+
+class ReturnValueTests(HarnessCase):
+    def test_another_int_flag_counts_by_its_value(self) -> None:
+        import enum
+
+        class Mine(enum.IntFlag):
+            DONE = 2
+
+        h = self.harness()
+        t = h.pool.enqueue(None, Script([Mine.DONE]))
+        h.run()
+        self.assertIs(t.status, S.FINISHED)
+
+
+class ShutdownTriggerTests(HarnessCase):
+    """
+    A started pool stops with its reactor (a "during shutdown" trigger),
+    and a pool destroyed before then takes its trigger back.
+    """
+
+    def reactor_with_triggers(self) -> Any:
+        from twisted_lwstp.testing import StepReactor
+
+        class Triggers(StepReactor):
+            def __init__(self) -> None:
+                super().__init__()
+                self.added: dict[int, tuple[str, str, Any]] = {}
+
+            def addSystemEventTrigger(self, phase: str, event: str, f: Any,
+                                      *a: Any, **kw: Any) -> int:
+                key = len(self.added) + 1
+                self.added[key] = (phase, event, f)
+                return key
+
+            def removeSystemEventTrigger(self, key: int) -> None:
+                del self.added[key]
+
+        return Triggers()
+
+    def test_the_reactor_shutting_down_stops_the_pool(self) -> None:
+        reactor = self.reactor_with_triggers()
+        h = self.harness(reactor=reactor)
+        t = h.pool.enqueue(None, Script([R.CHECKING_IN] * 1000))
+        ((phase, event, stop),) = reactor.added.values()
+        self.assertEqual((phase, event), ("during", "shutdown"))
+        h.step(0)
+        stop()  # what the reactor runs as it shuts down: Twisted's stop()
+        self.assertTrue(h.pool.joined)
+        self.assertIs(t.status, S.STOPPED)
+        self.assertTrue(h.pool.destroy().called)
+
+    def test_a_destroyed_pool_takes_its_trigger_back(self) -> None:
+        reactor = self.reactor_with_triggers()
+        h = self.harness(reactor=reactor)
+        self.assertEqual(len(reactor.added), 1)
+        d = h.pool.destroy()
+        h.run()
+        self.successResultOf(d)
+        self.assertEqual(reactor.added, {})
+
+
+class CountingTests(HarnessCase):
+    def test_unnamed_tasks_are_numbered_per_pool(self) -> None:
+        h = self.harness(threads=1, depth=2)
+        script = Script()
+        names = [h.pool.enqueue(None, script).name for _ in range(3)]
+        self.assertEqual(names, ["Script#1", "Script#2", "Script#3"])
+        h.run()
+
+    def test_two_failures_count_two(self) -> None:
+        h = self.harness(threads=1, depth=2)
+        for _ in range(2):
+            h.pool.enqueue(None, Script([ValueError("boom")]))
+        with LogCapture():
+            h.run()
+        self.flushLoggedErrors(ValueError)
+        self.assertEqual(h.pool.snapshot().failed, 2)
+
+    def test_growing_an_on_demand_pool_hires_only_what_is_missing(self) -> None:
+        from twisted_lwstp.testing import ManualRunner, StepReactor
+
+        runner = ManualRunner()
+        pool = ThreadPool(3, 4, "grow", reactor=StepReactor(), runner=runner,
+                          on_demand=True, min_threads=1)
+        pool.start()
+        self.assertEqual(pool.snapshot().threads, 1)
+        pool.adjustPoolsize(1, 3)  # min kept, nothing queued: nobody new
+        self.assertEqual(pool.snapshot().threads, 1)
+        d = pool.destroy()
+        for worker in runner.workers:
+            worker.join()
+        pool.reactor.run_from_threads()
+        self.successResultOf(d)
+
+    def test_a_finishing_pool_refuses_to_start_by_name(self) -> None:
+        from twisted_lwstp.testing import PoolHarness
+
+        h = PoolHarness(name="late")
+        h.pool.finish()
+        with self.assertRaises(RuntimeError) as e:
+            h.pool.start()
+        self.assertEqual(str(e.exception), "<ThreadPool 'late' threads=1> is finishing "
+                         "and cannot start")
+
+
+class LeftBehindTests(TestCase):
+    timeout = 60
+
+    @inlineCallbacks
+    def test_a_stop_that_gives_up_on_a_stuck_task_says_so(self):
+        from twisted.logger import formatEvent
+
+        pool = ThreadPool(1, 1, "stuck", reactor=reactor)
+        pool.start()
+        release = threading.Event()
+        started = threading.Event()
+
+        def stuck(user: object, status: object) -> R:
+            started.set()
+            release.wait(10)  # bounded, as in StopTimeoutTests
+            return R.FINISHED
+
+        pool.enqueue(None, stuck, name="stuck-task")
+        yield deferToThread(started.wait, 30)
+        with LogCapture() as logs:
+            pool.stop(timeout=0.05)
+        (event,) = logs.matching("destroyed while")
+        self.assertEqual(formatEvent(event),
+                         "Pool stuck destroyed while stuck-task is still STOPPING")
+        self.assertEqual((event["pool"], event["task"], event["status"]),
+                         ("stuck", "stuck-task", "STOPPING"))
+        release.set()
+        (handle,) = pool.snapshot().handles
+        yield deferToThread(handle.join, 30)  # type: ignore[attr-defined]
+
+
+class FinishTimesTests(HarnessCase):
+    def test_a_task_stopped_in_the_queue_by_finish_has_its_times(self) -> None:
+        h = self.harness(threads=1, depth=2)
+        h.pool.enqueue(None, Script([R.CHECKING_IN]))
+        queued = h.pool.enqueue(None, Script())
+        h.reactor.advance(2.0)
+        h.pool.finish()
+        self.assertEqual(queued.times(), (2.0, None, None))
+        h.run()
+
+
+class WrongThreadNameTests(TestCase):
+    timeout = 60
+
+    @inlineCallbacks
+    def test_when_done_from_a_worker_names_itself(self):
+        from twisted_lwstp.testing import PoolHarness
+
+        h = PoolHarness()
+        task = h.pool.enqueue(None, Script())
+
+        def call() -> str:
+            try:
+                task.when_done()
+            except RuntimeError as e:
+                return str(e)
+            return "no error"
+
+        message = yield deferToThread(call)
+        self.assertTrue(message.startswith("Task.when_done() must be called in the reactor"),
+                        message)

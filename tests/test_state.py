@@ -311,3 +311,73 @@ class SizeTests(StateCase):
         self.assertEqual((f.threads, f.running, f.queued_tasks), (0, 0, 2))
         (again,) = state.hire_one(1.0)
         self.assertIs(again.item, first)
+
+
+class AccountingTests(StateCase):
+    def test_run_and_sync_times_add_up_over_two_syncs(self) -> None:
+        state = self.make(max_threads=1)
+        (w,) = self.started(state)
+        t = self.task(owner="owner")
+        state.admit(t)
+        woken(w)
+        state.enter_sync(t, 2.0)  # ran 0-2
+        state.release(t, False, 5.0)  # synced 2-5
+        woken(w)
+        state.enter_sync(t, 6.0)  # ran 5-6
+        state.release(t, False, 10.0)  # synced 6-10
+        self.assertEqual((t._run, t._sync), (3.0, 7.0))
+        woken(w)
+        state.end_task(t, w, S.FINISHED, None, 12.0)  # ran 10-12
+        self.assertEqual((t._run, t._sync), (5.0, 7.0))
+
+    def test_a_task_taken_after_a_call_starts_at_the_clocks_time(self) -> None:
+        state = self.make(max_threads=2, depth=2)
+        w0, w1 = self.started(state)
+        state.admit(self.task("busy"))  # w0
+        state.admit_call(CallInThread(None, print, (), {}))  # w1
+        queued = self.task("queued")
+        state.admit(queued)
+        self.clock.now = 4.0
+        self.assertIs(state.end_call(w1), queued)
+        self.assertEqual((queued._t_started, queued.status), (4.0, S.RUNNING))
+        self.assertEqual(state.figures().running, 2)
+
+    def test_a_call_taken_from_the_queue_counts_as_running(self) -> None:
+        state = self.make(max_threads=2, depth=2)
+        w0, w1 = self.started(state)
+        t = self.task("busy")
+        state.admit(t)  # w0
+        state.admit(self.task("busy too"))  # w1
+        call = CallInThread(None, print, (), {})
+        state.admit_call(call)
+        item, _ = state.end_task(t, w0, S.FINISHED, None, 1.0)
+        self.assertIs(item, call)
+        self.assertIs(w0.current, call)
+        f = state.figures()
+        self.assertEqual((f.running, f.queued), (2, 0))
+
+
+class StaffTests(StateCase):
+    def test_dismissing_busy_workers_one_at_a_time(self) -> None:
+        state = self.make(max_threads=2, depth=0)
+        self.started(state)
+        state.admit(self.task("a"))
+        state.admit(self.task("b"))
+        state.dismiss_one()
+        self.assertEqual(state.figures().workers, 1)
+        state.dismiss_one()
+        self.assertEqual(state.figures().workers, 0)
+        state.dismiss_one()  # nobody left: nothing more to dismiss
+        self.assertEqual(state.figures().workers, 0)
+
+    def test_undoing_an_idle_hire_leaves_no_idle_worker(self) -> None:
+        state = self.make(max_threads=1, min_threads=0, on_demand=True)
+        self.started(state)
+        (w,) = state.hire_one(0.0)
+        self.assertEqual(state.figures().idle, 1)
+        state.unhire(w)
+        f = state.figures()
+        self.assertEqual((f.idle, f.workers, f.threads, f.running, f.queued), (0, 0, 0, 0, 0))
+        # The next task hires a worker of its own, never the unstarted one.
+        hired = state.admit(self.task())
+        self.assertIsNot(hired, w)

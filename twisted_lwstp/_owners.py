@@ -18,7 +18,6 @@ registered.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
 from typing import Any
 
 from ._task import Task
@@ -55,9 +54,6 @@ class Owners:
 
     def __len__(self) -> int:
         return len(self._by_id)
-
-    def __iter__(self) -> Iterator[OwnerState]:
-        return iter(list(self._by_id.values()))
 
     def get(self, owner: object) -> OwnerState | None:
         """The state of C{owner}, or None if it is not registered."""

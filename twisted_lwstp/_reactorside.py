@@ -51,7 +51,7 @@ class ReactorSide:
     The reactor thread's part of one pool.
 
     @param state: The pool's shared state.
-    @param reactor: The reactor (for the sync timer).
+    @param reactor: The reactor (for the sync deadlines' timer).
     @param clock: Returns the time.
     @param sync_timeout: Seconds a task may stay blocked in SYNC.
     """
@@ -60,7 +60,6 @@ class ReactorSide:
                  sync_timeout: float) -> None:
         # Set once.
         self._state = state
-        self._reactor = reactor
         self._clock = clock
         # Reactor thread only.
         self.owners = Owners()

@@ -32,10 +32,9 @@ class Worker:
     C{current}: the pool state's transitions, under the pool lock.
     """
 
-    __slots__ = ("index", "name", "wake", "item", "current", "handle", "sync_wait")
+    __slots__ = ("name", "wake", "item", "current", "handle", "sync_wait")
 
-    def __init__(self, index: int, name: str) -> None:
-        self.index = index
+    def __init__(self, name: str) -> None:
         self.name = name
         # Held by the worker while it runs; released by exactly one party to
         # wake it, always while holding the pool lock and after moving the
@@ -83,7 +82,7 @@ class Staff:
         """A new worker, counted and registered, with no work yet."""
         index = self.next_index
         self.next_index += 1
-        worker = Worker(index, f"{self.name}-{index}")
+        worker = Worker(f"{self.name}-{index}")
         self.workers.append(worker)
         self.serving += 1
         self.alive += 1

@@ -159,10 +159,9 @@ class PoolSurface:
             raise RuntimeError(f"{self!r} is finishing and cannot start")
         self.started = True
         self._life.start()
-        add_trigger = getattr(self._reactor, "addSystemEventTrigger", None)
-        if add_trigger is not None:
-            self._shutdown_trigger = add_trigger("during", "shutdown", self._reactor_shutdown)
-            self._reactor_side.when_destroyed().addCallback(self._forget_trigger)
+        self._shutdown_trigger = self._reactor.addSystemEventTrigger(
+            "during", "shutdown", self._reactor_shutdown)
+        self._reactor_side.when_destroyed().addCallback(self._forget_trigger)
 
     def finish(self) -> None:
         """
