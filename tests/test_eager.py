@@ -23,7 +23,7 @@ from twisted.internet.test.reactormixins import ReactorBuilder
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twisted_lwstp._eager import EagerWrites
+from twisted_lwstp._gather import EagerWrites
 
 #: Each test runs on these (the builder's reactor list).
 REACTORS = [

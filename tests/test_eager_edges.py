@@ -132,9 +132,10 @@ class EagerEdgeTests(_ReactorCase):
         self.assertTrue(os.path.lexists(path + ".lock"))  # a symlink to the pid
 
     def test_a_send_the_kernel_refuses_whole_is_buffered_not_lost(self) -> None:
-        # Fill the kernel with eager one-byte writes until one is not taken
-        # at all (writeSomeData returns 0): it is buffered, the connection
-        # lives, and the peer then gets every byte in order.
+        # Fill the kernel with one-byte writes, each sent at its turn's end,
+        # until one is not taken at all (writeSomeData returns 0): it is
+        # buffered, the connection lives, and the peer then gets every byte
+        # in order.
         reactor = self.build()
         transport, peer, proto = self.adopt(reactor)
         written = bytearray()
@@ -142,6 +143,8 @@ class EagerEdgeTests(_ReactorCase):
             byte = bytes([n % 251])
             transport.write(byte)
             written += byte
+            self.assertEqual(transport._lwstp_gather, [byte])
+            reactor.flush_writes()
             if transport._tempDataLen:
                 break
         self.assertEqual(transport._tempDataLen, 1)
@@ -158,6 +161,10 @@ class EagerEdgeTests(_ReactorCase):
         # Only the eager send fails; a later send would go through.
         transport.writeSomeData = lambda data: next(answers, None) or send(data)
         transport.write(b"lost")
+        # Nothing is sent, nor reported, inside write(); the turn's end
+        # meets the error and keeps it for the reactor.
+        self.assertEqual(transport._lwstp_gather, [b"lost"])
+        self.assertTrue(reactor.flush_writes())  # buffered, for the reactor to report
         self.assertIs(transport.doRead(), error)
         self.assertIs(transport.doWrite(), error)
 

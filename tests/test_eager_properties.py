@@ -49,8 +49,8 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from twisted_lwstp import _internals
-from twisted_lwstp._eager import EagerWrites
+from twisted_lwstp import _gather, _internals
+from twisted_lwstp._gather import EagerWrites
 from twisted_lwstp.asyncioreactor import LwstpAsyncioReactor
 from twisted_lwstp.reactor import LwstpReactor
 
@@ -109,7 +109,8 @@ def programs(draw: st.DrawFn, ends: list[str]) -> dict[str, Any]:
     # every buffer empty, and writes after it must still not go out.
     steps.append((draw(st.one_of(activity, st.just(("drain", 0)))), ("nothing", None)))
     end = draw(st.sampled_from([*ends, "abort"]))  # abort, twice as often
-    after = draw(st.lists(small, min_size=1, max_size=3)) if end == "abort" else []
+    # Big ones too: one past a turn's gathering limit is sent at once.
+    after = draw(st.lists(size, min_size=1, max_size=3)) if end == "abort" else []
     return {"steps": steps, "end": end, "after": after}
 
 
@@ -239,6 +240,15 @@ class Rig:
             return sent
 
         self.eager.writeSomeData = counted
+        send_gathered = self.eager._send_gathered
+
+        def counted_gathered(chunks: list[bytes]) -> Any:
+            sent = send_gathered(chunks)
+            if isinstance(sent, int) and sent < sum(len(chunk) for chunk in chunks):
+                self.partial_sends += 1
+            return sent
+
+        self.eager._send_gathered = counted_gathered
         if self.tls:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             context.check_hostname = False
@@ -457,10 +467,21 @@ class PlantedBugTests(SynchronousTestCase):
     def test_loss_is_caught(self) -> None:
         original = _internals.buffer_unsent
 
-        def drops_a_byte(t: Any, rest: bytes) -> None:
-            original(t, rest[1:])  # the planted bug: one unsent byte lost
+        def drops_a_byte(t: Any, rest: list[bytes]) -> None:
+            # The planted bug: one unsent byte lost.
+            original(t, [rest[0][1:], *rest[1:]])
 
         self.patch(_internals, "buffer_unsent", drops_a_byte)
+        self.assert_caught("unix")
+
+    def test_gathered_writes_sent_out_of_order_are_caught(self) -> None:
+        original = EagerWrites._send_gathered
+
+        def reversed_send(t: Any, chunks: list[bytes]) -> Any:
+            # The planted bug: a turn's writes leave last first.
+            return original(t, chunks[::-1])
+
+        self.patch(EagerWrites, "_send_gathered", reversed_send)
         self.assert_caught("unix")
 
     def test_write_after_abort_is_caught(self) -> None:
@@ -476,4 +497,9 @@ class PlantedBugTests(SynchronousTestCase):
                 t._aborting = saved
 
         self.patch(_internals, "write_idle", forgets_abort)
+        # Small writes after an abort are gathered, and dropped with the
+        # connection before the turn ends; one past the gathering limit is
+        # sent at once, past the abort check.  With a limit of one byte,
+        # every write after the abort is such a one.
+        self.patch(_gather, "GATHER_BYTES", 1)
         self.assert_caught("tcp")

@@ -8,6 +8,7 @@ L{twisted_lwstp._internals}.
 from __future__ import annotations
 
 import ast
+import asyncio
 import os
 import socket
 
@@ -56,6 +57,7 @@ INSTANCE_TABLE = {
     ("twisted.internet.asyncioreactor.AsyncioSelectorReactor", "_asyncioEventloop"),
     ("asyncio.base_events.BaseEventLoop", "_default_executor"),
     ("twisted.internet.base.ReactorBase", "_pendingTimedCalls"),
+    ("asyncio.selector_events.BaseSelectorEventLoop", "_selector"),
 }
 #: Private names of pytest and pytest-twisted, looked up (with their
 #: fallbacks) where they are used, in _internals.
@@ -275,10 +277,46 @@ class AccessorTests(SynchronousTestCase):
         transport._tempDataBuffer = [b"a"]  # type: ignore[attr-defined]
         transport._tempDataLen = 1
         transport._maybePauseProducer = lambda: paused.append(True)  # type: ignore[attr-defined]
-        _internals.buffer_unsent(transport, b"bc")
-        self.assertEqual(transport._tempDataBuffer, [b"a", b"bc"])  # type: ignore[attr-defined]
-        self.assertEqual(transport._tempDataLen, 3)
+        _internals.buffer_unsent(transport, [b"bc", b"def"])
+        self.assertEqual(transport._tempDataBuffer, [b"a", b"bc", b"def"])  # type: ignore[attr-defined]
+        self.assertEqual(transport._tempDataLen, 6)
         self.assertEqual(paused, [True])
+
+    def test_buffer_ahead_puts_earlier_writes_first(self) -> None:
+        paused: list[bool] = []
+        transport = _Transport()
+        transport._tempDataBuffer = [b"later"]  # type: ignore[attr-defined]
+        transport._tempDataLen = 5
+        transport._maybePauseProducer = lambda: paused.append(True)  # type: ignore[attr-defined]
+        _internals.buffer_ahead(transport, [b"ea", b"rly"], 5)
+        self.assertEqual(transport._tempDataBuffer, [b"ea", b"rly", b"later"])  # type: ignore[attr-defined]
+        self.assertEqual(transport._tempDataLen, 10)
+        self.assertEqual(paused, [True])
+
+    def test_before_select_runs_the_hook_and_may_make_the_wait_not_block(self) -> None:
+        loop = asyncio.new_event_loop()
+        self.addCleanup(loop.close)
+        answers = [True, False]
+        timeouts: list[object] = []
+        selector = loop._selector  # type: ignore[attr-defined]
+        real = selector.select
+
+        def seen(timeout: object = None) -> object:
+            timeouts.append(timeout)
+            return real(timeout)
+
+        selector.select = seen
+        self.assertTrue(_internals.before_select(loop, lambda: answers.pop(0)))
+        loop.call_later(0.05, loop.stop)
+        # Two waits: the first, though a timer is 50 ms away, does not block
+        # (the hook said so); the second waits for the timer.
+        loop.run_forever()
+        self.assertEqual(len(timeouts), 2, timeouts)
+        self.assertEqual(timeouts[0], 0)
+        self.assertGreater(timeouts[1], 0)
+
+    def test_before_select_leaves_other_loops_alone(self) -> None:
+        self.assertFalse(_internals.before_select(object(), lambda: True))  # type: ignore[arg-type]
 
     def test_class_decorators_wire_twisteds_hooks(self) -> None:
         @_internals.makes_transport

@@ -422,6 +422,10 @@ class FailedSendTests(_ReactorCase):
                                                   Factory.forProtocol(Recording))
         transport.writeSomeData = lambda data: main.CONNECTION_LOST
         transport.write(b"lost in the kernel")
+        # The turn ends: its one send fails, and neither the write nor the
+        # flush tells the protocol.
+        self.assertTrue(reactor.flush_writes())
+        self.assertEqual(lost, [])
         transport.writeSequence([b"and", b"more"])
         self.assertEqual(lost, [])
         self.assertIn(transport, reactor.getWriters())

@@ -1,144 +1,30 @@
-# -*- test-case-name: tests.test_eager -*-
+# -*- test-case-name: tests.test_eager,tests.test_reactor_unit -*-
 """
-Eager writes for the lwstp reactors' stream connections (TCP and Unix
-sockets; twisted#5303): a C{write()} or C{writeSequence()} that finds
-nothing buffered sends at once; what the kernel does not take is buffered
-and the descriptor is registered for writing, exactly as Twisted does with
-every write today.
+The lwstp reactors' stream connections (TCP and Unix sockets), whose
+writes are gathered per reactor turn (L{twisted_lwstp._gather}, which
+states the contract: a turn's writes to one connection leave in one
+system call when the turn ends, in order, with Twisted's producers, close,
+half-close, abort, TLS and error reporting kept), and the reactor's side:
+its ports and connectors make such connections, and it ends each turn with
+L{EagerStreams.flush_writes}.
 
-Twisted's transport contract is kept:
-
- - bytes leave in the order written: a write goes out at once only when
-   nothing is buffered before it, else it joins the buffer;
- - a failed send (EPIPE, ECONNRESET, ...) never calls C{connectionLost}
-   from inside the protocol's own C{write()}: the bytes are buffered, the
-   descriptor is registered for writing, and the reactor's next C{doRead}
-   or C{doWrite} reports the error that send met (the kernel reports a
-   reset once, so it is kept for the reactor), as it does today;
- - a pull (non-streaming) producer, a pending C{loseConnection()} or
-   C{loseWriteConnection()}, an C{abortConnection()} (whose later writes
-   are never sent), and a connection with TLS started (C{startTLS}) take
-   Twisted's own buffered path, unchanged, so that the reactor's
-   C{doWrite} keeps driving them; TLS endpoints write their ciphertext
-   through a plain connection, eagerly;
- - a streaming producer is paused when the buffer passes C{bufferSize},
-   as before: a write that alone would pass it is buffered, not sent at
-   once, so the producer is paused exactly as Twisted pauses it.
-
-The one thing a program can see: bytes may reach the kernel before
-C{write()} returns.
-
-Runs in: the reactor thread, as every transport method.  Owns no state:
-it reads and writes the transport's own buffer attributes, which are the
-reactor thread's.
+Runs in: the reactor thread, as every reactor and transport method.  Owner
+of: each reactor's list of connections that gathered writes this turn
+(reactor thread only).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
 from typing import Any
 
 from twisted.internet import tcp, unix
 
 from . import _internals
+from ._gather import EagerWrites
 
-__all__ = ["EagerTCPConnector", "EagerTCPPort", "EagerTCPServer", "EagerUNIXConnector",
-           "EagerUNIXPort", "EagerUNIXServer"]
-
-
-class EagerWrites:
-    """
-    The eager C{write} and C{writeSequence}, mixed in ahead of a Twisted
-    stream transport class.
-    """
-
-    # Provided by the transport classes this is mixed into.
-    TLS: bool
-    connected: int
-    producer: Any
-    streamingProducer: bool
-    bufferSize: int
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Once per class: the buffer attributes this relies on exist.
-        _internals.check_instance(self)
-
-    def _can_send_now(self, size: int) -> bool:
-        """
-        Whether a write of C{size} bytes may go to the kernel at once:
-        nothing buffered ahead of it, no close or abort pending, no pull
-        producer (which the reactor's C{doWrite} drives), and, with a
-        streaming producer, a write small enough that buffering it would
-        not pause the producer (Twisted pauses a producer whose write alone
-        passes C{bufferSize}, whatever the kernel would take).
-        """
-        producer = self.producer
-        return (
-            (producer is None or (self.streamingProducer and size <= self.bufferSize))
-            and _internals.write_idle(self)
-        )
-
-    def write(self, data: bytes) -> None:
-        """
-        As C{ITransport.write}; sent at once when nothing is buffered.
-        """
-        if self.TLS:
-            super().write(data)  # type: ignore[misc]
-            return
-        _internals.data_must_be_bytes(data)
-        if not self.connected or not data:
-            return
-        if self._can_send_now(len(data)):
-            self._send_eagerly(data)
-        else:
-            # Buffered, or dropped if the write side is shut, by Twisted.
-            super().write(data)  # type: ignore[misc]
-
-    def writeSequence(self, iovec: Iterable[bytes]) -> None:
-        """
-        As C{ITransport.writeSequence}; sent at once, joined, when nothing
-        is buffered.
-        """
-        if self.TLS:
-            super().writeSequence(iovec)  # type: ignore[misc]
-            return
-        chunks = list(iovec)
-        for chunk in chunks:
-            _internals.data_must_be_bytes(chunk)
-        if not self.connected or not chunks:
-            return
-        size = sum(len(chunk) for chunk in chunks)
-        if not size:
-            return
-        if self._can_send_now(size):
-            self._send_eagerly(b"".join(chunks))
-        else:
-            super().writeSequence(chunks)  # type: ignore[misc]
-
-    def _send_eagerly(self, data: bytes) -> None:
-        sent = self.writeSomeData(data)  # type: ignore[attr-defined]
-        if isinstance(sent, Exception):
-            # The send consumed the socket's pending error (a reset, say):
-            # the kernel reports it once.  Keep it for the reactor, which
-            # reports it from its next doRead or doWrite, never from inside
-            # write(); until then the bytes are buffered like any others.
-            # (TCP's and Unix's writeSomeData return a count or an
-            # exception, never a negative count.)
-            error = sent
-
-            def report(*args: object) -> Exception:
-                return error
-
-            # On the instance, as abortConnection does: no cost until then.
-            # (setattr: these shadow the class's methods on this instance.)
-            setattr(self, "doRead", report)  # noqa: B010
-            setattr(self, "doWrite", report)  # noqa: B010
-            sent = 0
-        if sent == len(data):
-            return
-        _internals.buffer_unsent(self, data[sent:])  # (bytes: [0:] is no copy)
-        self.startWriting()  # type: ignore[attr-defined]
+__all__ = ["EagerStreams", "EagerTCPConnector", "EagerTCPPort", "EagerTCPServer",
+           "EagerUNIXConnector", "EagerUNIXPort", "EagerUNIXServer", "EagerWrites"]
 
 
 class EagerTCPServer(EagerWrites, tcp.Server):
@@ -163,11 +49,21 @@ class EagerTCPConnector(tcp.Connector):
         return EagerTCPClient(self.host, self.port, self.bindAddress, self, self.reactor)
 
 
-class EagerUNIXServer(EagerWrites, unix.Server):
+class _EagerUNIXWrites(EagerWrites):
+    """Gathered writes on a Unix socket, which may pass descriptors too."""
+
+    def sendFileDescriptor(self, descriptor: int) -> None:
+        # The descriptor goes with the next bytes sent: those gathered
+        # before it are sent first.
+        self.flush_gathered()
+        super().sendFileDescriptor(descriptor)  # type: ignore[misc]
+
+
+class EagerUNIXServer(_EagerUNIXWrites, unix.Server):
     """A Unix socket server connection that writes eagerly."""
 
 
-class EagerUNIXClient(EagerWrites, unix.Client):
+class EagerUNIXClient(_EagerUNIXWrites, unix.Client):
     """A Unix socket client connection that writes eagerly."""
 
 
@@ -193,6 +89,42 @@ class EagerStreams:
     The classes are attributes, so that debug mode's reactor
     (L{twisted_lwstp._debug}) can name its own.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # The connections that gathered writes this turn, in the order
+        # they began (reactor thread only).
+        self._lwstp_gathering: list[EagerWrites] = []
+        # The thread whose writes are gathered: the one that built the
+        # reactor until one runs it (startRunning).  Written by that
+        # thread, read by the writing one.
+        self._lwstp_io_thread = threading.get_ident()
+        super().__init__(*args, **kwargs)
+
+    def startRunning(self, *args: Any, **kwargs: Any) -> None:
+        self._lwstp_io_thread = threading.get_ident()
+        super().startRunning(*args, **kwargs)  # type: ignore[misc]
+
+    #: Whether this reactor ends its turns with L{flush_writes}; if not,
+    #: each write is sent at once, as when nothing gathers.
+    _lwstp_gathers = True
+
+    def flush_writes(self) -> bool:
+        """
+        The end of a turn: send what each connection gathered, in one
+        system call each (reactor thread).
+
+        @return: Whether any of them buffered bytes the kernel refused
+            (which may have paused a producer, and so run its code).
+        """
+        gathering = self._lwstp_gathering
+        if not gathering:
+            return False
+        self._lwstp_gathering = []
+        buffered = False
+        for connection in gathering:
+            if connection.flush_gathered():
+                buffered = True
+        return buffered
 
     _lwstp_tcp_port: type[EagerTCPPort] = EagerTCPPort
     _lwstp_tcp_connector: type[EagerTCPConnector] = EagerTCPConnector

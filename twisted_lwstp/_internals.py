@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import sys
+from asyncio import selector_events
 from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -116,6 +117,9 @@ INSTANCE_NAMES: list[tuple[type, tuple[str, ...], str]] = [
     # The executor behind run_in_executor(None, ...), to_thread and
     # getaddrinfo: None until one is set or made.
     (asyncio.BaseEventLoop, ("_default_executor",), "python"),
+    # A selector loop's selector, whose select() is where it waits
+    # (twisted_lwstp._eager's end of a turn on asyncio).
+    (selector_events.BaseSelectorEventLoop, ("_selector",), "python"),
     # Every reactor's heap of timed calls, whose head is when it is due
     # back (twisted_lwstp._lag).
     (base.ReactorBase, ("_pendingTimedCalls",), "twisted"),
@@ -182,14 +186,24 @@ def write_idle(transport: Any) -> bool:
     )
 
 
-def buffer_unsent(transport: Any, rest: bytes) -> None:
+def buffer_unsent(transport: Any, rest: list[bytes]) -> None:
     """
     Queue bytes the kernel did not take behind the transport's buffer, as
     C{FileDescriptor.write} does, pausing a streaming producer past
     C{bufferSize}.
     """
-    transport._tempDataBuffer.append(rest)
-    transport._tempDataLen += len(rest)
+    transport._tempDataBuffer.extend(rest)
+    transport._tempDataLen += sum(len(chunk) for chunk in rest)
+    transport._maybePauseProducer()
+
+
+def buffer_ahead(transport: Any, chunks: list[bytes], size: int) -> None:
+    """
+    Queue bytes written before those the transport has buffered since
+    (by another thread, through Twisted's own C{write}) ahead of them.
+    """
+    transport._tempDataBuffer[:0] = chunks
+    transport._tempDataLen += size
     transport._maybePauseProducer()
 
 
@@ -265,6 +279,30 @@ def asyncio_loop(reactor: AsyncioSelectorReactor) -> asyncio.AbstractEventLoop:
     check_instance(reactor)
     loop: asyncio.AbstractEventLoop = reactor._asyncioEventloop
     return loop
+
+
+def before_select(loop: asyncio.AbstractEventLoop, hook: Callable[[], bool]) -> bool:
+    """
+    Make an asyncio selector loop call C{hook} each time, just before its
+    selector waits, in the loop's thread; when C{hook} returns true, that
+    wait does not block (timeout 0).  Nothing for other loops.
+
+    @return: Whether C{loop} is a selector loop, and now calls C{hook}.
+    """
+    if not isinstance(loop, selector_events.BaseSelectorEventLoop):
+        return False
+    check_instance(loop)
+    selector = loop._selector  # type: ignore[attr-defined]
+    select = selector.select
+
+    def hooked_select(timeout: float | None = None) -> Any:
+        if hook():
+            timeout = 0
+        return select(timeout)
+
+    # On the instance: this loop's selector only.
+    selector.select = hooked_select
+    return True
 
 
 def default_executor(loop: asyncio.AbstractEventLoop) -> Any:

@@ -71,6 +71,18 @@ class LwstpAsyncioReactor(_LwstpMixin, AsyncioSelectorReactor):  # type: ignore[
         # Set once, here; read by any thread (_lwstp_wake).
         self._lwstp_loop = _internals.asyncio_loop(self)
         self._lwstp_reschedule = _internals.rescheduler(self)
+        # The end of a turn, for gathered writes (twisted_lwstp._eager):
+        # just before the loop's selector waits.  A loop that is not one of
+        # asyncio's selector loops has no such moment: its writes are sent
+        # at once, ungathered.
+        self._lwstp_gathers = _internals.before_select(self._lwstp_loop, self._lwstp_end_turn)
+
+    def _lwstp_end_turn(self) -> bool:
+        # What the turn gathered goes now.  If that buffered bytes (and may
+        # have paused a producer, whose code may have scheduled a call),
+        # the loop's wait must not outlast what it scheduled: true tells
+        # the selector not to wait.
+        return bool(self._lwstp_gathering) and self.flush_writes()
 
     def _lwstp_wake(self) -> None:
         # Any thread: one self-pipe write; the loop then takes a reactor

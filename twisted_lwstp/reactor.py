@@ -219,6 +219,17 @@ class _WakerWake(_LwstpMixin):
     def _lwstp_wake(self) -> None:
         self.wakeUp()  # type: ignore[attr-defined]
 
+    def runUntilCurrent(self) -> None:
+        """
+        A turn's calls, then its end: every turn runs this after
+        dispatching I/O and before computing how long to wait, so what the
+        turn gathered is sent here (L{twisted_lwstp._eager}), and whatever
+        the sending schedules is waited for.
+        """
+        super().runUntilCurrent()
+        if self._lwstp_gathering:
+            self.flush_writes()
+
 
 LwstpReactor: type[Any] = type("LwstpReactor", (_WakerWake, _platform_reactor_class()), {
     "__doc__": "The platform's default reactor, on a twisted_lwstp pool, with "
