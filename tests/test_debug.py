@@ -394,12 +394,13 @@ class PoolDebugTests(TestCase):
         with mock.patch.dict(os.environ, {"LWSTP_DEBUG": "0"}):
             pool = ThreadPool(1, 1, "plain", reactor=reactor)
         self.assertNotIn("enqueue", vars(pool))
-        plain_caller = pool._reactor_side._writable
-        self.assertEqual(plain_caller, pool._reactor_side._call_writable)
+        plain_caller = pool._reactor_side.hand_over._writable
+        self.assertEqual(plain_caller, pool._reactor_side.hand_over._call_writable)
         debug = self.make()
         self.assertIn("enqueue", vars(debug))
         # The debug pool's writable() calls go through debug mode's timer.
-        self.assertNotEqual(debug._reactor_side._writable, debug._reactor_side._call_writable)
+        self.assertNotEqual(debug._reactor_side.hand_over._writable,
+                            debug._reactor_side.hand_over._call_writable)
 
     @inlineCallbacks
     def test_defer_to_thread_calls_are_not_watched(self):

@@ -62,6 +62,54 @@ class CountingTaskTests(SynchronousTestCase):
         self.assertEqual(state.pos, 0)
 
 
+class Window:
+    """A window that records puts and says it is full after C{room} of them."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+        self.put_: list[int] = []
+
+    def put(self, pos: int) -> bool:
+        self.put_.append(pos)
+        return len(self.put_) % self.room != 0
+
+
+class WindowModeTests(SynchronousTestCase):
+    def run_window(self, shape: TaskShape, room: int) -> tuple[list[tuple[int, TaskReturn]],
+                                                               list[int], list[float]]:
+        pauses: list[float] = []
+        window = Window(room)
+        state = CountState(shape, sleep=pauses.append, window=window)  # type: ignore[arg-type]
+        trace = []
+        for _ in range(10_000):
+            ret = count_task(state, S.RUNNING)
+            trace.append((state.pos, ret))
+            if ret is R.FINISHED:
+                return trace, window.put_, pauses
+        raise AssertionError("never finished")
+
+    def test_positions_go_through_the_window_and_sync_only_when_full(self) -> None:
+        trace, put, pauses = self.run_window(
+            TaskShape(count=10, checkin_every=100, sync_every=1, pause_ms=0), room=4)
+        self.assertEqual(put, list(range(11)))
+        # Full after 4, 8: a SYNC each; the rest in one call.
+        self.assertEqual(trace, [(3, R.SYNC), (7, R.SYNC), (10, R.FINISHED)])
+        self.assertEqual(pauses, [])
+
+    def test_check_ins_happen_in_window_mode_too(self) -> None:
+        trace, put, pauses = self.run_window(
+            TaskShape(count=10, checkin_every=4, sync_every=2, pause_ms=5), room=100)
+        self.assertEqual(put, [0, 2, 4, 6, 8, 10])
+        self.assertEqual(trace, [(4, R.CHECKING_IN), (8, R.CHECKING_IN), (10, R.FINISHED)])
+        self.assertEqual(pauses, [0.005, 0.005])
+
+    def test_a_full_window_at_the_start_syncs_at_zero(self) -> None:
+        trace, put, _ = self.run_window(
+            TaskShape(count=2, checkin_every=100, sync_every=1, pause_ms=0), room=1)
+        self.assertEqual(put, [0, 1, 2])
+        self.assertEqual(trace, [(0, R.SYNC), (1, R.SYNC), (2, R.SYNC), (2, R.FINISHED)])
+
+
 class ClosingPeerTests(SynchronousTestCase):
     """
     The peer's close frame can arrive while a SYNC's writable() is pending:

@@ -169,6 +169,65 @@ class StreamingTests(_DemoCase):
         self.assertEqual(diag["running"], 0)
 
 
+class WindowModeTests(_DemoCase):
+    """C{--window N}: the same messages, streamed through each task's window."""
+
+    @inlineCallbacks
+    def test_eight_clients_each_pos_once_in_order(self):
+        count = 3000
+        self.start_demo(threads=3, depth=8, count=count, checkin_every=500,
+                        sync_every=1, pause_ms=0, window=16)
+        clients = yield gatherResults([connect(self.port) for _ in range(8)])
+        yield gatherResults([c.closed for c in clients])
+        expected = [f"pos {n}" for n in range(count + 1)] + [f"finished {count}"]
+        for client in clients:
+            self.assertEqual(client.messages, expected)
+            self.assertEqual(client.close_code, 1000)
+        diag = yield self.diag()
+        self.assertEqual(diag["demo"], {"finished": 8, "stopped": 0, "refused": 0})
+        # Batches, not one hand-off per message.
+        calls = self.service.pool._reactor_side.hand_over
+        self.assertEqual(calls.delivered, 8 * (count + 1))
+        self.assertLess(calls.batches, calls.delivered)
+
+    @inlineCallbacks
+    def test_a_client_that_reads_nothing_holds_the_task(self):
+        self.start_demo(threads=1, depth=0, count=10**9, checkin_every=10**9,
+                        sync_every=1, pause_ms=0, window=64)
+        client = yield connect(self.port)
+        (protocol,) = self.service.factory.connections
+        tcp = protocol.transport.transport
+        client.transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        tcp.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        client.transport.pauseProducing()
+        pool = self.service.pool
+        task = protocol.task
+        stable = [0]
+
+        def settled() -> bool:
+            # Waiting in SYNC, its window full or its last batch what
+            # filled the transport (then the SYNC after it is held).
+            held = task.status is S.SYNCING and pool.owner_paused(protocol)
+            stable[0] = stable[0] + 1 if held else 0
+            return stable[0] >= 30
+
+        yield self.until(settled, "the task waiting in SYNC, its owner paused", 30)
+        pos = task.user.pos
+        self.assertLessEqual(len(task.window), 64)
+        for _ in range(20):
+            yield deferLater(reactor, 0.01, lambda: None)
+            self.assertEqual(task.user.pos, pos)
+        client.transport.resumeProducing()
+        yield self.until(lambda: task.user.pos > pos + 1000, "the task to go on")
+        client.close()
+        status = yield task.when_done()
+        self.assertIs(status, S.STOPPED)
+        yield client.closed
+        # Every message it got is in order, from 0, with no gap.
+        got = [int(m.split()[1]) for m in client.messages if m.startswith("pos ")]
+        self.assertEqual(got, list(range(len(got))))
+
+
 class FlowControlTests(_DemoCase):
     @inlineCallbacks
     def test_client_that_reads_nothing_blocks_its_task_in_sync(self):

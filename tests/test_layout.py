@@ -16,7 +16,7 @@ import twisted_lwstp
 
 PACKAGE = os.path.dirname(twisted_lwstp.__file__)
 ROOMS = ["_state", "_staff", "_workerside", "_reactorside", "_owners", "_deadlines",
-         "_diagnostics", "_life", "_calls", "_surface", "_pool"]
+         "_diagnostics", "_life", "_calls", "_surface", "_pool", "_handover", "_window"]
 
 
 def modules() -> dict[str, str]:
@@ -87,9 +87,10 @@ class LayoutTests(SynchronousTestCase):
         sizes = {name: sum(1 for _ in open(path)) for name, path in modules().items()}
         # _internals holds every private name of other libraries, whatever
         # idea uses it: one place to look after an upgrade is worth more
-        # than its size.  It may grow to 400.  _state holds the pool lock
+        # than its size.  It may grow to 420 (issue 25 added asyncio's
+        # selector, where a loop waits, for the end of a turn).  _state holds the pool lock
         # and every transition made under it, each once (issue 24): one
         # object a reader audits in one sitting beats the same lines split
         # where a transition could hide.  It may grow to 520.
-        limits = {"_internals": 400, "_state": 520}
+        limits = {"_internals": 420, "_state": 520}
         self.assertEqual({n: s for n, s in sizes.items() if s > limits.get(n, 360)}, {})

@@ -62,6 +62,24 @@ class MetricsTests(_Case):
         self.assertEqual(samples[("lwstp_tasks_syncing", ())], syncing)
 
     @inlineCallbacks
+    def test_window_batches_and_messages(self):
+        from twisted_lwstp import MessageWindow
+
+        from .test_window import Owner, Putter
+
+        h, pool = self.h, self.h.pool
+        before = yield self.scrape()
+        self.assertEqual(before[("lwstp_window_batches_total", ())], 0)
+        window: MessageWindow[int] = MessageWindow(4)
+        pool.enqueue(Owner(pool), Putter(window, [([1, 2, 3], R.CHECKING_IN), ([4, 5], R.FINISHED)]),
+                     window=window)
+        h.run()
+        end = yield self.scrape()
+        # 1, 2, 3 and 4 fill the window: one SYNC's batch; 5 with the end.
+        self.assertEqual(end[("lwstp_window_batches_total", ())], 2)
+        self.assertEqual(end[("lwstp_window_messages_total", ())], 5)
+
+    @inlineCallbacks
     def test_counters_gauges_and_histograms_after_a_known_workload(self):
         h, pool = self.h, self.h.pool
         # Three served: each SYNCs once, its owner syncs it, then it finishes.

@@ -16,12 +16,14 @@ from ._protocol import TaskOwnerMixin
 from ._service import ThreadPoolService
 from ._status import TaskReturn, TaskStatus
 from ._task import Task, TaskInfo, TaskTimes
+from ._window import MessageWindow, WindowFull
 from .reactor import install_pool
 
 __all__ = [
     "Diagnosis",
     "EnqueueRefused",
     "ITaskOwner",
+    "MessageWindow",
     "PoolExecutor",
     "PoolFinished",
     "PoolSnapshot",
@@ -35,5 +37,6 @@ __all__ = [
     "TaskTimes",
     "ThreadPool",
     "ThreadPoolService",
+    "WindowFull",
     "install_pool",
 ]

@@ -127,11 +127,12 @@ def debug_pool(pool: Any, settings: DebugConfig) -> tuple[Callable[..., Any], Ca
     enqueue = pool.enqueue
 
     def debug_enqueue(owner: Any, task: Any, *, user: Any = None, cleanup: Any = None,
-                      name: str | None = None) -> Any:
+                      name: str | None = None, window: Any = None) -> Any:
         if not callable(task) or isinstance(getattr(task, "__self__", None), OneShot):
-            return enqueue(owner, task, user=user, cleanup=cleanup, name=name)
+            return enqueue(owner, task, user=user, cleanup=cleanup, name=name, window=window)
         cell, wrapped = calls.wrap(task)
-        cell.task = enqueue(owner, wrapped, user=user, cleanup=cleanup, name=name)
+        cell.task = enqueue(owner, wrapped, user=user, cleanup=cleanup, name=name,
+                            window=window)
         return cell.task
 
     reactor = pool.reactor

@@ -108,6 +108,10 @@ class PoolSnapshot(NamedTuple):
     """Owners registered (with live tasks, or paused)."""
     owners_paused: int
     """Owners whose C{writable()} calls flow control holds back."""
+    window_batches: int
+    """Batches of windows' messages delivered (model rule 15)."""
+    window_messages: int
+    """Messages in them."""
 
     @property
     def done(self) -> int:

@@ -26,4 +26,10 @@ class ITaskOwner(Interface):
         C{pool.task_sync(task)}), or when it is done (reap it with
         C{pool.task_status(task)}).  While the owner is paused by flow
         control these calls are held back.
+
+        A task given a L{twisted_lwstp.MessageWindow} at enqueue also needs
+        its owner to have C{deliver(task, messages)}, called in the reactor
+        thread with each batch of messages the task put, in order (model
+        rules 15 and 16).  It is not part of this interface: owners of
+        tasks without a window need not define it.
         """

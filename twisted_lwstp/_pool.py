@@ -2,22 +2,8 @@
 """
 L{ThreadPool}: the libwebsockets threadpool, in Twisted's terms.
 
-A task's life (model rules 1-3)::
-
-              enqueue
-                 |
-                 v
-              QUEUED ---- stop requested / pool finishing ----> STOPPED
-                 | a worker takes it                               ^
-                 v                                                 |
-       +----> RUNNING ---- returns FINISHED ----> FINISHED         |
-       |         |   \\---- returns STOPPED  ------------------------+
-       |   returns SYNC                                            |
-       |         v                                                 |
-       +----- SYNCING  (worker blocked; owner.writable(task) runs  |
-       task_sync(stop=False)     in the reactor thread)            |
-                 |                                                 |
-       task_sync(stop=True), owner gone, sync timeout, finish()    |
+A task's life, its states and what moves it between them: model rules 1 to
+3, drawn in C{docs/explanation/model.md} ("A task's life").
 
 Who owns what
 =============
@@ -63,6 +49,7 @@ from ._state import PoolState
 from ._status import TaskStatus
 from ._surface import PoolSurface
 from ._task import Cleanup, Task, TaskFunction
+from ._window import MessageWindow, check_window
 from ._worker import ThreadRunner, WorkerRunner
 from ._workerside import WorkerSide
 
@@ -139,10 +126,13 @@ class ThreadPool(PoolSurface):
         # docstring); the surface keeps them, set once.
         state = PoolState(name, nthreads, low, bool(on_demand), depth, clock)
         side = ReactorSide(state, reactor, clock, timeout)
-        workers = WorkerSide(state, clock, partial(reactor.callFromThread, side.drain))
+        wake = partial(reactor.callFromThread, side.drain)
+        workers = WorkerSide(state, clock, wake)
         life = PoolLife(state, side, workers.work,
                         runner if runner is not None else ThreadRunner(), clock)
         super().__init__(reactor, clock, state, side, life)
+        # Set once: how a task's window asks for a batch (any thread).
+        self._wake_reactor = wake
         # Reactor thread only.
         self._task_counter = 0
         # Debug mode (LWSTP_DEBUG): wrappers chosen now, set on this pool
@@ -151,7 +141,7 @@ class ThreadPool(PoolSurface):
         if debug is not None:
             enqueue, wrap_writable = debug_pool(self, debug)
             self.enqueue = enqueue  # type: ignore[method-assign]
-            self._reactor_side.time_writable(wrap_writable)
+            self._reactor_side.hand_over.time_writable(wrap_writable)
 
     def __repr__(self) -> str:
         return f"<ThreadPool {self.name!r} threads={self.threads}>"
@@ -200,12 +190,16 @@ class ThreadPool(PoolSurface):
         user: Any = None,
         cleanup: Cleanup | None = None,
         name: str | None = None,
+        window: MessageWindow[Any] | None = None,
     ) -> Task:
         """
         Create a task running C{task(user, status)} bound to C{owner}.
 
         On refusal nothing is created and C{cleanup} is not called.
 
+        @param window: A L{MessageWindow} the task puts messages into,
+            delivered to C{owner.deliver(task, messages)} in batches
+            (model rules 15 to 18); the owner must have that method.
         @raise QueueFull: no idle worker and C{max_queue_depth} tasks wait.
         @raise PoolFinished: the pool is finishing.
         """
@@ -231,17 +225,22 @@ class ThreadPool(PoolSurface):
             name = f"{function_name(task)}#{self._task_counter}"
         elif not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
+        window = check_window(window, owner)
         # Everything that can fail is above, but the refusals.  Built before
         # taking the lock, to keep the critical section short; a refused
         # task is simply dropped (it was never registered).  Once admitted,
         # it is registered by identity only (no hash, no __eq__ of user
         # objects): nothing below can raise, no admitted task is lost.
-        t = Task(self, owner, task, user, cleanup, name, copy_context(), self._clock())
+        t = Task(self, owner, task, user, cleanup, name, copy_context(), self._clock(), window)
         side = self._reactor_side
+        if window is not None:  # bound before admission: a worker may take t at once
+            window.bind(t, partial(self._state.post_window, t), self._wake_reactor, owner is None)
         try:
             hired = self._state.admit(t)
         except (QueueFull, PoolFinished) as refusal:
             side.refused(refusal)
+            if window is not None:
+                window.unbind()
             raise
         side.admitted(owner, t)
         if hired is not None:

@@ -18,6 +18,7 @@ from ._interfaces import ITaskOwner
 from ._pool import ThreadPool
 from ._status import TaskStatus
 from ._task import Cleanup, Task, TaskFunction
+from ._window import MessageWindow
 
 _log = Logger(namespace="twisted_lwstp")
 
@@ -39,8 +40,11 @@ class TaskOwnerMixin:
     stops its tasks, or lets OUTLIVE ones go on.
 
     Override L{writable} to consume what a task made at a SYNC; the default
-    lets a syncing task continue and reaps tasks that are done.  All its
-    methods run in the reactor thread.
+    lets a syncing task continue and reaps tasks that are done.  A task
+    given a L{MessageWindow} sends its messages through C{deliver(task,
+    messages)}, which the protocol defines (the mixin has none: only the
+    protocol knows how to frame a message).  All its methods run in the
+    reactor thread.
     """
 
     pool: ThreadPool | None = None
@@ -68,15 +72,18 @@ class TaskOwnerMixin:
         user: Any = None,
         cleanup: Cleanup | None = None,
         name: str | None = None,
+        window: MessageWindow[Any] | None = None,
     ) -> Task:
         """
         Enqueue C{task} on this protocol's pool with this protocol as its
         owner; named after the peer unless C{name} is given.  Refusals
-        raise as L{ThreadPool.enqueue} does.
+        raise as L{ThreadPool.enqueue} does.  With a C{window}, the
+        protocol must define C{deliver(task, messages)} (model rule 15).
         """
         if name is None:
             name = self._lwstp_peer_name()
-        return self._lwstp_pool().enqueue(self, task, user=user, cleanup=cleanup, name=name)
+        return self._lwstp_pool().enqueue(self, task, user=user, cleanup=cleanup, name=name,
+                                          window=window)
 
     @property
     def tasks(self) -> list[Task]:

@@ -23,10 +23,10 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
-from twisted.python.reflect import safe_repr
 
 from ._deadlines import SyncDeadlines
 from ._errors import QueueFull
+from ._handover import HandOver
 from ._owners import Owners
 from ._staff import Worker
 from ._state import (
@@ -36,6 +36,7 @@ from ._state import (
     DONE_EVENT,
     EXIT_EVENT,
     SYNC_EVENT,
+    WINDOW_EVENT,
     PoolState,
 )
 from ._task import Task
@@ -69,8 +70,8 @@ class ReactorSide:
         self._destroying = False
         self._destroyed = False
         self._destroy_waiters: list[Deferred[None]] = []
-        # The caller of owners' writable(): debug mode times it.
-        self._writable: Callable[[Any, int, Task], None] = self._call_writable
+        # The calls into owners: writable(), a window's deliver().
+        self.hand_over = HandOver(self.release, self.dequeue)
         # Called with each task as it is reaped, after its cleanup and
         # before its Deferreds fire (metrics use it); reactor thread.
         self._reap_hook: ReapHook | None = None
@@ -102,11 +103,6 @@ class ReactorSide:
     def live_tasks(self) -> list[Task]:
         """The live (unreaped) tasks, in enqueue order."""
         return list(self._live)
-
-    def time_writable(self, wrap: Callable[[Callable[[Any, int, Task], None]],
-                                           Callable[[Any, int, Task], None]]) -> None:
-        """Debug mode: C{writable()} calls go through C{wrap(caller)}."""
-        self._writable = wrap(self._writable)
 
     # ------------------------------------------------------------------
     # Admission and the task API
@@ -159,6 +155,9 @@ class ReactorSide:
         done = self._state.detach(tasks, self._clock())
         for task in tasks:
             self.deadlines.forget(task)
+            if task.window is not None:
+                # Nobody will take its messages (rule 17).
+                task.window.close()
         for task in done:
             self._reap(task)
 
@@ -173,9 +172,9 @@ class ReactorSide:
         while (event := self.owners.next_held(state)) is not None:
             kind, task = event
             # Still due?  A held SYNC may have been released (stopped) and
-            # a held end may have been reaped meanwhile.
+            # a held end or batch may have been reaped meanwhile.
             if task._status is _SYNCING if kind == SYNC_EVENT else not task._reaped:
-                self._writable(state.owner, kind, task)
+                self.hand_over(state.owner, kind, task)
 
     def finished_queue(self, stopped: list[Task]) -> None:
         """
@@ -217,9 +216,13 @@ class ReactorSide:
 
     def _deliver(self, kind: int, task: Task) -> None:
         # A SYNC starts its timeout and goes to the owner; an end goes to
-        # the owner, or reaps a task that has none.  Stale events (the task
-        # moved on, or this SYNC was delivered already) are dropped.
-        if kind == SYNC_EVENT:
+        # the owner, or reaps a task that has none; a window's batch goes
+        # to the owner.  Stale events (the task moved on, or this SYNC was
+        # delivered already) are dropped.
+        if kind == WINDOW_EVENT:
+            if task._reaped or task.owner is None:
+                return  # its window is closed: nothing to take
+        elif kind == SYNC_EVENT:
             if task._status is not _SYNCING or task._sync_seen == task._sync_serial:
                 return
             task._sync_seen = task._sync_serial
@@ -235,20 +238,7 @@ class ReactorSide:
         if state is not None and state.paused:
             self.owners.hold(state, kind, task)
             return
-        self._writable(owner, kind, task)
-
-    def _call_writable(self, owner: Any, kind: int, task: Task) -> None:
-        # Call owner.writable(task); an owner that raises is logged, and a
-        # task it left blocked in SYNC is stopped (nobody would sync it).
-        try:
-            owner.writable(task)
-        except BaseException:
-            _log.failure(
-                "writable() of {owner} raised for {task}",
-                owner=safe_repr(owner), task=task.name,
-            )
-            if kind == SYNC_EVENT and task._status is _SYNCING:
-                self.release(task, True)
+        self.hand_over(owner, kind, task)
 
     def _stop_at_deadline(self, task: Task) -> None:
         self.release(task, True)
@@ -275,6 +265,9 @@ class ReactorSide:
         task._cleanup = None
         task._func = None
         task._ctx = None
+        if task.window is not None:
+            # What it put that nobody took is dropped (rule 17).
+            task.window.close()
         if cleanup is not None:
             try:
                 cleanup(owner, task.user)

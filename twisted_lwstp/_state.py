@@ -49,6 +49,7 @@ _STOPPED = TaskStatus.STOPPED
 SYNC_EVENT = 0  # subject: a task that returned SYNC
 DONE_EVENT = 1  # subject: a task that is done
 EXIT_EVENT = 2  # subject: a worker that exited
+WINDOW_EVENT = 3  # subject: a task whose window has messages (rule 15)
 
 # What dequeue() did with a task.
 DROPPED = 0  # it was queued: now STOPPED without having run
@@ -227,6 +228,11 @@ class PoolState:
             task._sync_serial += 1
             self._in_sync += 1
             return self._mailbox.post((SYNC_EVENT, task))
+
+    def post_window(self, task: Task) -> bool:
+        """A batch waits in the task's window (rule 15): post; wake the reactor?"""
+        with self._lock:  # LOCK (to the end of the block)
+            return self._mailbox.post((WINDOW_EVENT, task))
 
     def end_task(
         self, task: Task, worker: Worker, final: TaskStatus, error: Failure | None, now: float

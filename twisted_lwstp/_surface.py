@@ -115,7 +115,8 @@ class PoolSurface:
         return PoolSnapshot(
             self._state.name, *f, r.reaped, r.enqueued, r.refused_full,
             r.refused_finishing, r.finished, r.failed, r.deadlines.expired, r.drains,
-            r.events, len(r.owners), r.owners.paused_count(),
+            r.events, len(r.owners), r.owners.paused_count(), r.hand_over.batches,
+            r.hand_over.delivered,
         )
 
     def diagnose(self) -> Diagnosis:

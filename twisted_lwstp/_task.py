@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import Context
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.python.failure import Failure
 
 from ._status import TaskReturn, TaskStatus
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._window import MessageWindow
 
 #: The signature of a task function: C{task(user, status) -> TaskReturn}.
 TaskFunction = Callable[[Any, TaskStatus], "TaskReturn | int"]
@@ -86,12 +89,14 @@ class Task:
     @ivar user: The object the task and its owner share; the task's
         C{cleanup} owns it.
     @ivar error: The exception that ended the task, or L{None}.
+    @ivar window: The task's L{MessageWindow} (model rule 15), or L{None}.
     """
 
     __slots__ = (
         # Set at creation and never changed.
         "name",
         "_pool",
+        "window",
         "_t_created",
         "user",
         # The reactor thread's (written by the pool's reactor side, at the
@@ -136,9 +141,11 @@ class Task:
         name: str,
         ctx: Context,
         now: float,
+        window: MessageWindow[Any] | None = None,
     ) -> None:
         self.name = name
         self._pool = pool
+        self.window = window
         self._t_created = now
         self.user = user
         self._cleanup = cleanup

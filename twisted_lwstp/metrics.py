@@ -15,6 +15,8 @@ serves C{/metrics}).  Every metric has the label C{pool}:
    the task is reaped); C{lwstp_sync_timeouts_total};
    C{lwstp_reactor_wakeups_total} and C{lwstp_worker_events_total} (their
    ratio shows how many worker events one wake-up carries);
+   C{lwstp_window_batches_total} and C{lwstp_window_messages_total} (the
+   batches of tasks' windows delivered, and the messages in them);
  - gauges: C{lwstp_tasks_running}, C{lwstp_threads}, C{lwstp_tasks_queued},
    C{lwstp_tasks_done_unreaped} (as C{diagnose()}),
    C{lwstp_tasks_syncing}, C{lwstp_owners_paused};
@@ -135,6 +137,10 @@ class PoolCollector:
                       snap.wakeups)
         yield counter("lwstp_worker_events", "Worker events (SYNC, end, exit) handed over.",
                       snap.events)
+        yield counter("lwstp_window_batches", "Batches of tasks' window messages delivered.",
+                      snap.window_batches)
+        yield counter("lwstp_window_messages", "Messages delivered from tasks' windows.",
+                      snap.window_messages)
         yield gauge("lwstp_tasks_running", "Tasks on a thread, SYNC included.", snap.running)
         yield gauge("lwstp_threads", "Live worker threads.", snap.threads)
         yield gauge("lwstp_tasks_queued", "Work waiting for a thread.", snap.queued)

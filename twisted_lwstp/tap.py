@@ -50,7 +50,7 @@ def _at_least(option: str, kind: type, minimum: float) -> Any:
 #: mode given in the other is refused (L{Options.postOptions}).
 BOTH_MODES = ("listen", "threads", "max-queue-depth", "sync-timeout", "max-tasks-per-client",
               "admin", "metrics", "haproxy-agent")
-DEMO_MODE = ("count", "checkin-every", "sync-every", "pause-ms", "max-message-size",
+DEMO_MODE = ("count", "checkin-every", "sync-every", "pause-ms", "window", "max-message-size",
              "allow-origin")
 WSGI_MODE = ("wsgi",)
 _GROUPS = (
@@ -104,6 +104,8 @@ class Options(usage.Options):
          _at_least("sync-every", int, 1)],
         ["pause-ms", None, 100.0, "Pause at each check-in, in ms.",
          _at_least("pause-ms", float, 0.0)],
+        ["window", None, 0, "Stream the pos messages through a window of this many per task "
+         "(0: SYNC for each).", _at_least("window", int, 0)],
         ["sync-timeout", None, 300.0, "Seconds a task may wait in SYNC.",
          _at_least("sync-timeout", float, 0.001)],
         ["max-message-size", None, 4096, "Largest client message; bigger ones close with 1009.",
@@ -295,6 +297,7 @@ def makeService(options: Options) -> IService:
             checkin_every=options["checkin-every"],
             sync_every=options["sync-every"],
             pause_ms=options["pause-ms"],
+            window=options["window"],
         )
         service = DemoService(
             options["endpoint"], pool, shape, reactor=reactor,

@@ -20,6 +20,7 @@ from .._pool import ThreadPool
 from .._protocol import TaskOwnerMixin
 from .._status import TaskStatus
 from .._task import Task
+from .._window import MessageWindow
 from ..web._policy import ClientShares
 from ..web._upgrade import Refused
 from ._counting import CountState, TaskShape, count_task
@@ -53,7 +54,8 @@ class DemoStats:
 class CountingProtocol(TaskOwnerMixin):
     """
     One WebSocket connection owning one counting task.  At every SYNC it
-    sends C{pos <N>} (C{pos 0} first, when the task starts); when the task
+    sends C{pos <N>} (C{pos 0} first, when the task starts), or, in window
+    mode, each position its task put (L{deliver}); when the task
     ends, C{finished <N>} or C{stopped <N>}
     and a close with code 1000.  If the pool refuses the task (no fair
     share left, the queue full, or shutting down), there is no WebSocket:
@@ -85,6 +87,11 @@ class CountingProtocol(TaskOwnerMixin):
         assert pool is not None
         state: CountState = task.user
         if task.status is TaskStatus.SYNCING:
+            if state.window is not None:
+                # Window mode: the window was full, and what it held was
+                # delivered just now (deliver); the task goes on.
+                pool.task_sync(task)
+                return
             # A peer that is closing gets nothing more: its task stops.
             pool.task_sync(task, stop=not self._send(f"pos {state.pos}"))
             return
@@ -98,6 +105,20 @@ class CountingProtocol(TaskOwnerMixin):
             stats.stopped += 1
         if self._send(f"{word} {state.pos}"):
             self.transport.loseConnection(CLOSE_NORMAL)
+
+    def deliver(self, task: Task, messages: list[int]) -> None:
+        """
+        Window mode (model rule 15): send each position the task put, in
+        order; a peer that is closing gets nothing more, and its task is
+        asked to stop.
+        """
+        for pos in messages:
+            if not self._send(f"pos {pos}"):
+                pool = self.pool
+                assert pool is not None
+                if not task.status.is_done:
+                    pool.dequeue_task(task)
+                return
 
     def _send(self, text: str) -> bool:
         """
@@ -198,8 +219,9 @@ class CountingFactory:
 
         pool.pause_owner(protocol)  # no writable() before the handshake completes
         try:
-            task = pool.enqueue(protocol, count_task, user=CountState(self.shape),
-                                cleanup=cleanup, name=f"ws {protocol.peer}")
+            window = MessageWindow[int](self.shape.window) if self.shape.window else None
+            task = pool.enqueue(protocol, count_task, user=CountState(self.shape, window=window),
+                                cleanup=cleanup, name=f"ws {protocol.peer}", window=window)
         except (QueueFull, PoolFinished) as e:
             pool.resume_owner(protocol)  # forgets the paused, task-less owner
             if key is not None and shares is not None:

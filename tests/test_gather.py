@@ -1,0 +1,214 @@
+"""
+Gathered writes (L{twisted_lwstp._gather}, issue 25): a turn's writes to a
+connection leave in one system call when the turn ends; the methods that
+change what may be sent send what was gathered first; a write from another
+thread is never left waiting for a turn's end; and on asyncio the end of a
+turn costs no wait of its own.  (The ordering properties over random
+programs are in C{tests/test_eager_properties.py}.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from typing import Any
+
+from twisted.internet import protocol
+from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+from twisted.internet.error import ConnectionLost
+from twisted.python.failure import Failure
+
+from twisted_lwstp import _gather
+from twisted_lwstp.asyncioreactor import LwstpAsyncioReactor
+
+from .test_reactor_unit import _ReactorCase
+
+
+class Sink(protocol.Protocol):
+    def __init__(self) -> None:
+        self.lost: Any = None
+
+    def connectionLost(self, reason: Any = None) -> None:
+        self.lost = reason
+
+
+class GatherTests(_ReactorCase):
+    def adopt(self, reactor: Any) -> tuple[Any, socket.socket]:
+        ours, peer = socket.socketpair()
+        self.addCleanup(ours.close)
+        self.addCleanup(peer.close)
+        peer.setblocking(False)
+        transport = reactor.adoptStreamConnection(ours.fileno(), socket.AF_UNIX,
+                                                  protocol.Factory.forProtocol(Sink))
+        self.addCleanup(lambda: transport.connected and transport.socket.close())
+        sends: list[list[bytes]] = []
+        real = transport._send_gathered
+
+        def counted(chunks: list[bytes]) -> Any:
+            sends.append(list(chunks))
+            return real(chunks)
+
+        transport._send_gathered = counted
+        transport.sends = sends
+        return transport, peer
+
+    def recv(self, peer: socket.socket) -> bytes:
+        try:
+            return peer.recv(1 << 20)
+        except BlockingIOError:
+            return b""
+
+    def test_a_turns_writes_leave_in_one_send_when_it_ends(self) -> None:
+        reactor = self.build()
+        transport, peer = self.adopt(reactor)
+        transport.write(b"header ")
+        transport.writeSequence([b"body ", b"", b"more "])
+        transport.write(b"end")
+        # Nothing has gone yet: it goes when the turn ends.
+        self.assertEqual(self.recv(peer), b"")
+        self.assertEqual(transport._lwstp_gather, [b"header ", b"body ", b"more ", b"end"])
+        reactor.runUntilCurrent()  # the end of a turn on epoll
+        self.assertEqual(transport.sends, [[b"header ", b"body ", b"more ", b"end"]])
+        self.assertEqual(self.recv(peer), b"header body more end")
+        self.assertIsNone(transport._lwstp_gather)
+        # Nothing was registered for writing: the kernel took it all.
+        self.assertNotIn(transport, reactor.getWriters())
+
+    def test_past_the_limits_what_was_gathered_goes_at_once(self) -> None:
+        reactor = self.build()
+        transport, peer = self.adopt(reactor)
+        for _ in range(_gather.GATHER_CHUNKS):
+            transport.write(b"x")
+        self.assertEqual(len(transport.sends), 1)
+        self.assertEqual(len(transport.sends[0]), _gather.GATHER_CHUNKS)
+        self.assertIsNone(transport._lwstp_gather)
+        transport.write(b"a" * 10)
+        transport.write(b"b" * _gather.GATHER_BYTES)
+        self.assertEqual(transport.sends[1], [b"a" * 10, b"b" * _gather.GATHER_BYTES])
+
+    def test_close_sends_what_was_gathered_first(self) -> None:
+        reactor = self.build()
+        for method in ("loseConnection", "loseWriteConnection", "abortConnection"):
+            transport, peer = self.adopt(reactor)
+            transport.write(b"last ")
+            transport.write(b"words")
+            getattr(transport, method)()
+            self.assertIsNone(transport._lwstp_gather, method)
+            self.assertEqual(self.recv(peer), b"last words", method)
+
+    def test_register_producer_sends_what_was_gathered_first(self) -> None:
+        reactor = self.build()
+        transport, peer = self.adopt(reactor)
+        transport.write(b"before")
+
+        class Pull:
+            def resumeProducing(self) -> None:
+                pass
+
+            def stopProducing(self) -> None:
+                pass
+
+        transport.registerProducer(Pull(), False)
+        self.assertEqual(self.recv(peer), b"before")
+        # With a pull producer, writes take Twisted's own path.
+        transport.write(b"after")
+        self.assertIsNone(transport._lwstp_gather)
+        self.assertEqual(transport._tempDataBuffer, [b"after"])
+        transport.unregisterProducer()
+
+    def test_a_write_from_another_thread_takes_twisteds_path(self) -> None:
+        reactor = self.build()
+        transport, peer = self.adopt(reactor)
+        transport.write(b"first ")
+        thread = threading.Thread(target=transport.write, args=(b"second",))
+        thread.start()
+        thread.join()
+        # Buffered for the reactor's doWrite, registered for writing: it
+        # does not wait for a turn's end that thread cannot cause.
+        self.assertEqual(transport._tempDataBuffer, [b"second"])
+        self.assertIn(transport, reactor.getWriters())
+        # The turn's end puts what was gathered (written first) ahead.
+        reactor.runUntilCurrent()
+        self.assertEqual(transport._tempDataBuffer, [b"first ", b"second"])
+        transport.doWrite()
+        self.assertEqual(self.recv(peer), b"first second")
+
+    def test_the_connections_lost_drops_what_was_gathered(self) -> None:
+        reactor = self.build()
+        transport, peer = self.adopt(reactor)
+        transport.write(b"never")
+        transport.connectionLost(Failure(ConnectionLost("gone")))
+        self.assertIsNone(transport._lwstp_gather)
+        reactor.runUntilCurrent()
+        self.assertEqual(transport.sends, [])
+
+
+class _Echo(protocol.Protocol):
+    def dataReceived(self, data: bytes) -> None:
+        self.transport.write(data[:1])
+        self.transport.write(data[1:])
+
+
+class _PingPong(asyncio.Protocol):
+    """asyncio's side: sends a ping per pong, counts them."""
+
+    def __init__(self, rounds: int, done: asyncio.Future[int]) -> None:
+        self.rounds = rounds
+        self.done = done
+        self.got = 0
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        transport.write(b"ping")
+
+    def data_received(self, data: bytes) -> None:
+        self.got += len(data)
+        if self.got % 4:
+            return
+        if self.got // 4 == self.rounds:
+            self.done.set_result(self.got)
+        else:
+            self.transport.write(b"ping")
+
+
+class AsyncioTurnTests(_ReactorCase):
+    def selects_per_round_trip(self, cls: Any, rounds: int = 300) -> float:
+        loop = asyncio.new_event_loop()
+        self.addCleanup(loop.close)
+        selector = loop._selector  # type: ignore[attr-defined]
+        real = selector.select
+        counted = [0]
+
+        def select(timeout: Any = None) -> Any:
+            counted[0] += 1
+            return real(timeout)
+
+        selector.select = select
+        reactor = cls(loop)
+        port = reactor.listenTCP(0, protocol.Factory.forProtocol(_Echo), interface="127.0.0.1")
+        done: asyncio.Future[int] = loop.create_future()
+
+        async def run() -> int:
+            await loop.create_connection(lambda: _PingPong(rounds, done), "127.0.0.1",
+                                         port.getHost().port)
+            await asyncio.sleep(0)
+            start = counted[0]
+            await asyncio.wait_for(done, 60)
+            return counted[0] - start
+
+        try:
+            selects = loop.run_until_complete(run())
+        finally:
+            port.stopListening()
+            loop.run_until_complete(asyncio.sleep(0.01))
+        return selects / rounds
+
+    def test_the_end_of_a_turn_adds_no_wait(self) -> None:
+        # Each round trip wakes the loop twice, once per side; gathering
+        # sends the echo just before the second wait, inside it.  The stock
+        # reactor's buffered write waits for writability: a third.
+        ours = self.selects_per_round_trip(LwstpAsyncioReactor)
+        stock = self.selects_per_round_trip(AsyncioSelectorReactor)
+        self.assertLessEqual(ours, 2.1)
+        self.assertGreater(stock, ours)
