@@ -8,13 +8,21 @@ REACTOR is ``lwstp``, ``lwstp+lag`` (with the reactor's lag meter on, as
 ``twistd lwstp`` has it while it serves /diag) or ``epoll``.  KIND is ``plain`` (a plain Twisted
 WebSocket server that sends COUNT messages to each client from the reactor
 thread, one per reactor turn, with no threads: the best a Twisted user has
-today), ``demo`` (the twisted_lwstp demo, its task SYNCing every message)
-or ``web`` (a twisted.web site answering small GETs, for
-L{benchmarks._http_load}'s kept-alive connections).  It prints
+today), ``demo`` (the twisted_lwstp demo, its task SYNCing every message),
+``demo-w<N>`` (the demo streaming through a window of N, ``twistd lwstp
+--window N``), ``web`` or ``dynamic`` (a twisted.web resource rendering a
+small answer) or ``static`` (a small file served by
+``twisted.web.static.File``), for kept-alive connections from
+L{benchmarks._http_load} or ``wrk``.  It prints
 ``PORT <n>``, serves CLIENTS connections to their end, then prints one
 JSON line with the CPU seconds (user + system) it spent from then to the
 end, start-up excluded, and exits.  ``LWSTP_BENCH_CPU`` pins it to that
 CPU.
+
+KIND ``floor`` serves nothing: CLIENTS threads each make COUNT bare
+round trips to the reactor thread (``callFromThread``, then a lock the
+reactor releases), the least any thread-to-reactor hand-off per message
+costs in CPython; it prints the same JSON line, with ``messages``.
 """
 
 from __future__ import annotations
@@ -115,7 +123,28 @@ def main(argv: list[str]) -> None:
         started.append(cpu_now())
         print(f"PORT {port.getHost().port}", flush=True)
 
-    if kind == "web":
+    if kind == "floor":
+        import threading
+
+        def trips() -> None:
+            lock = threading.Lock()
+            lock.acquire()
+            for _ in range(count):
+                reactor.callFromThread(lock.release)
+                lock.acquire()
+            reactor.callFromThread(one_done)
+
+        def begin() -> None:
+            started.append(cpu_now())
+            for _ in range(clients):
+                threading.Thread(target=trips).start()
+
+        reactor.callWhenRunning(begin)
+        reactor.run()
+        print(json.dumps({"cpu": finished[0] - started[0], "messages": count * clients}),
+              flush=True)
+        return
+    if kind in ("web", "dynamic", "static"):
         from twisted.web.resource import Resource as Leaf
 
         class Small(Leaf):
@@ -136,7 +165,17 @@ def main(argv: list[str]) -> None:
                 channel.connectionLost = lost
                 return channel
 
-        site = CountingSite(Small())
+        if kind == "static":
+            import tempfile
+
+            from twisted.web.static import File
+
+            folder = tempfile.mkdtemp()
+            with open(os.path.join(folder, "index.html"), "wb") as f:
+                f.write(b"<p>hello, keep-alive</p>\n" * 8)
+            site = CountingSite(File(folder))
+        else:
+            site = CountingSite(Small())
         serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(site).addCallback(serve)
     elif kind == "plain":
         class Factory:
@@ -151,7 +190,9 @@ def main(argv: list[str]) -> None:
         from twisted_lwstp.demo import DemoService, TaskShape
 
         pool = ThreadPool(4, clients, "bench", reactor=reactor)
-        shape = TaskShape(count=count, checkin_every=count, sync_every=1, pause_ms=0)
+        window = int(kind.removeprefix("demo-w")) if kind.startswith("demo-w") else 0
+        shape = TaskShape(count=count, checkin_every=count, sync_every=1, pause_ms=0,
+                          window=window)
         service = DemoService(serverFromString(reactor, "tcp:0:interface=127.0.0.1"),
                               pool, shape, reactor=reactor)
         original = service.factory.connection_closed

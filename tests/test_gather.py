@@ -42,14 +42,20 @@ class GatherTests(_ReactorCase):
         transport = reactor.adoptStreamConnection(ours.fileno(), socket.AF_UNIX,
                                                   protocol.Factory.forProtocol(Sink))
         self.addCleanup(lambda: transport.connected and transport.socket.close())
+        # Every system call that sends, with what it was given.
         sends: list[list[bytes]] = []
-        real = transport._send_gathered
+        gathered, single = transport._send_gathered, transport.writeSomeData
 
         def counted(chunks: list[bytes]) -> Any:
             sends.append(list(chunks))
-            return real(chunks)
+            return gathered(chunks)
+
+        def counted_single(data: bytes) -> Any:
+            sends.append([data])
+            return single(data)
 
         transport._send_gathered = counted
+        transport.writeSomeData = counted_single
         transport.sends = sends
         return transport, peer
 
@@ -67,9 +73,10 @@ class GatherTests(_ReactorCase):
         transport.write(b"end")
         # Nothing has gone yet: it goes when the turn ends.
         self.assertEqual(self.recv(peer), b"")
-        self.assertEqual(transport._lwstp_gather, [b"header ", b"body ", b"more ", b"end"])
+        self.assertEqual(transport._lwstp_gather, [b"header ", b"body ", b"", b"more ", b"end"])
         reactor.runUntilCurrent()  # the end of a turn on epoll
-        self.assertEqual(transport.sends, [[b"header ", b"body ", b"more ", b"end"]])
+        # Small pieces: joined, one send().
+        self.assertEqual(transport.sends, [[b"header body more end"]])
         self.assertEqual(self.recv(peer), b"header body more end")
         self.assertIsNone(transport._lwstp_gather)
         # Nothing was registered for writing: the kernel took it all.
@@ -80,12 +87,25 @@ class GatherTests(_ReactorCase):
         transport, peer = self.adopt(reactor)
         for _ in range(_gather.GATHER_CHUNKS):
             transport.write(b"x")
-        self.assertEqual(len(transport.sends), 1)
-        self.assertEqual(len(transport.sends[0]), _gather.GATHER_CHUNKS)
+        self.assertEqual(transport.sends, [[b"x" * _gather.GATHER_CHUNKS]])
         self.assertIsNone(transport._lwstp_gather)
         transport.write(b"a" * 10)
         transport.write(b"b" * _gather.GATHER_BYTES)
+        # Large: one gathering sendmsg(), nothing joined.
         self.assertEqual(transport.sends[1], [b"a" * 10, b"b" * _gather.GATHER_BYTES])
+        self.assertEqual(self.recv(peer)[:_gather.GATHER_CHUNKS + 10],
+                         b"x" * _gather.GATHER_CHUNKS + b"a" * 10)
+
+    def test_the_join_stops_at_its_bound(self) -> None:
+        reactor = self.build()
+        transport, peer = self.adopt(reactor)
+        half = _gather.JOIN_BELOW // 2
+        transport.writeSequence([b"a" * half, b"b" * half])
+        reactor.runUntilCurrent()
+        transport.writeSequence([b"c" * half, b"d" * (half + 1)])
+        reactor.runUntilCurrent()
+        self.assertEqual(transport.sends, [[b"a" * half + b"b" * half],
+                                           [b"c" * half, b"d" * (half + 1)]])
 
     def test_close_sends_what_was_gathered_first(self) -> None:
         reactor = self.build()

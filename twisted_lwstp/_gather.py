@@ -3,7 +3,8 @@
 Gathered eager writes for the lwstp reactors' stream connections (TCP and
 Unix sockets; twisted#5303, issue 25).  The writes one reactor turn makes
 to one connection that has nothing buffered are gathered, and leave in one
-gathering C{sendmsg()} when the turn ends, before the reactor waits again;
+system call when the turn ends, before the reactor waits again (a
+gathering C{sendmsg()}, or, for a few small pieces, one joined C{send()});
 what the kernel does not take is buffered and the descriptor is registered
 for writing, exactly as Twisted does with every write today.  So a turn
 that writes a WebSocket frame's header and body, or an HTTP response's
@@ -64,7 +65,7 @@ from twisted.internet import main
 
 from . import _internals
 
-__all__ = ["GATHER_BYTES", "GATHER_CHUNKS", "EagerWrites"]
+__all__ = ["GATHER_BYTES", "GATHER_CHUNKS", "JOIN_BELOW", "EagerWrites"]
 
 #: What one turn gathers for one connection before it is sent at once: at
 #: most this many bytes (Twisted's default C{bufferSize}, and half of
@@ -72,6 +73,9 @@ __all__ = ["GATHER_BYTES", "GATHER_CHUNKS", "EagerWrites"]
 GATHER_BYTES = 65536
 #: ... and at most this many chunks (a quarter of Linux's C{IOV_MAX}).
 GATHER_CHUNKS = 256
+#: A turn's chunks smaller than this in all are joined and sent with one
+#: C{send()}; larger ones go in one C{sendmsg()}, never joined.
+JOIN_BELOW = 2048
 
 
 class EagerWrites:
@@ -140,10 +144,10 @@ class EagerWrites:
             _internals.data_must_be_bytes(chunk)
         if not self.connected or not chunks:
             return
-        size = sum(len(chunk) for chunk in chunks)
+        size = sum(map(len, chunks))
         if not size:
             return
-        self._write_chunks([chunk for chunk in chunks if chunk], size)
+        self._write_chunks(chunks, size)
 
     def _write_chunks(self, chunks: list[bytes], size: int) -> None:
         reactor = self.reactor
@@ -201,6 +205,11 @@ class EagerWrites:
             self.startWriting()  # type: ignore[attr-defined]
             return True
         if len(chunks) == 1:
+            sent = self.writeSomeData(chunks[0])  # type: ignore[attr-defined]
+        elif size <= JOIN_BELOW:
+            # Small pieces (an HTTP response's header lines, say): one join
+            # costs less than a gathering send's vector of them.
+            chunks = [b"".join(chunks)]
             sent = self.writeSomeData(chunks[0])  # type: ignore[attr-defined]
         else:
             sent = self._send_gathered(chunks)
