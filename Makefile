@@ -14,7 +14,7 @@ EXTRAS := test docs bench
 # still show.
 PIP_E  := $(PY) -m pip install -qq --config-settings editable_mode=compat -e
 
-.PHONY: run test test-debug venv clean bench bench-plot soak docs graphviz lint mutants matrix
+.PHONY: run test test-debug venv clean bench bench-streaming bench-plot soak docs graphviz lint mutants matrix
 
 venv: $(STAMP)
 
@@ -72,6 +72,15 @@ BENCH_DIR := docs/benchmarks
 bench: $(VENV)/.installed-test $(VENV)/.installed-bench
 	$(PY) -m benchmarks --json $(BENCH_DIR)/unpinned.json
 	$(PY) -m benchmarks --pin 0 --json $(BENCH_DIR)/pinned.json
+
+# Case 8, gathered writes and streaming from tasks (issues 20 and 25; about
+# 15 minutes): its HTTP load comes from wrk and its epoll_ctl counts from
+# strace, both Debian packages, installed here when missing.
+bench-streaming: $(VENV)/.installed-test $(VENV)/.installed-bench
+	@command -v wrk >/dev/null 2>&1 && command -v strace >/dev/null 2>&1 || { \
+	  apt-get update -qq || apt-get -o APT::Sandbox::User=root update -qq; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk strace >/dev/null; }
+	$(PY) -m benchmarks.eager --json $(BENCH_DIR)/eager.json --plot $(BENCH_DIR)/streaming.png
 
 bench-plot: $(VENV)/.installed-bench
 	$(PY) -m benchmarks.plot $(BENCH_DIR)/unpinned.json $(BENCH_DIR)/pinned.json --out $(BENCH_DIR)
