@@ -114,8 +114,8 @@ def run_once(reactor: str, kind: str, count: int, clients: int,
         # the demo's client its task's "pos 0" when a thread takes it.
         expected = clients * (count if kind == "web" else
                               count + 1 if kind == "plain" else count + 2)
-        if report["messages"] != expected:
-            raise RuntimeError(f"expected {expected} messages, got {report}")
+        if report["messages"] != expected or report.get("out_of_order", 0):
+            raise RuntimeError(f"expected {expected} messages in order, got {report}")
     cpu = last["cpu"]
     result = {"cpu_us_per_msg": 1e6 * cpu / report["messages"],
               "msgs_per_s": report["messages"] / report["seconds"]}
