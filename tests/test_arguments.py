@@ -107,6 +107,14 @@ class MethodArgumentTests(SynchronousTestCase):
                    "cleanup must be callable, not int")
         self.check(lambda: pool.enqueue(None, ok_task, name=b"x"), TypeError,  # type: ignore[arg-type]
                    "name must be a str, not bytes")
+
+        class Exploding:
+            def __getattribute__(self, name: str) -> Any:
+                raise RuntimeError("no attributes")
+
+        self.check(lambda: pool.enqueue(Exploding(), ok_task), TypeError,
+                   "owner of type Exploding could not be checked for ITaskOwner: "
+                   "RuntimeError from its attributes")
         # Nothing was created by the refused calls.
         self.assertEqual(pool.diagnose().running, 0)
 
