@@ -10,6 +10,7 @@ named after what they call.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
@@ -103,3 +104,46 @@ class CallLogTests(HarnessCase):
         texts = [formatEvent(e) for e in logs.events if e.get("log_failure")]
         self.assertEqual(texts, ["callInThread work raised", "onResult callback raised"])
         self.flushLoggedErrors(KeyError)
+
+
+class CompatConstructorTests(SynchronousTestCase):
+    """Twisted's constructor, on the engine: its defaults, checks and names."""
+
+    def make(self, *args: object, **kwargs: object) -> Any:
+        from twisted.internet import reactor
+
+        from twisted_lwstp.compat import ThreadPool
+
+        pool = ThreadPool(*args, reactor=reactor, **kwargs)  # type: ignore[arg-type]
+        self.addCleanup(pool.stop)
+        return pool
+
+    def test_defaults(self) -> None:
+        pool = self.make()
+        self.assertEqual((pool.min, pool.max, pool.name), (5, 20, None))
+        self.assertEqual((pool.max_queue_depth, pool.sync_timeout), (64, 300.0))
+        # Unnamed: the engine's name, from the pool's identity, names its
+        # workers and its logs.
+        self.assertEqual(pool.snapshot().name, f"PoolThread-{id(pool):x}")
+
+    def test_arguments_are_checked_by_name(self) -> None:
+        for kwargs, error, message in (
+            ({"minthreads": -1}, ValueError, "minthreads must be >= 0, got -1"),
+            ({"maxthreads": "2"}, TypeError, "maxthreads must be an int, not str"),
+            ({"minthreads": 3, "maxthreads": 2}, ValueError,
+             "minthreads (3) must be <= maxthreads (2)"),
+            ({"name": 7}, TypeError, "name must be a str or None, not int"),
+        ):
+            with self.assertRaises(error) as caught:
+                self.make(**kwargs)
+            self.assertEqual(str(caught.exception), message)
+
+    def test_one_thread_pools_and_empty_ones(self) -> None:
+        one = self.make(1, 1, "one")
+        self.assertEqual((one.min, one.max), (1, 1))
+        self.assertEqual((one.snapshot().max_threads, one.snapshot().min_threads), (1, 1))
+        # maxthreads=0, as Twisted allows: no worker at all until resized.
+        empty = self.make(0, 0, "empty")
+        self.assertEqual((empty.min, empty.max), (0, 0))
+        empty.start()
+        self.assertEqual(empty.snapshot().threads, 0)

@@ -33,7 +33,7 @@ class Sink(protocol.Protocol):
         self.lost = reason
 
 
-class GatherTests(_ReactorCase):
+class _GatherCase(_ReactorCase):
     def adopt(self, reactor: Any) -> tuple[Any, socket.socket]:
         ours, peer = socket.socketpair()
         self.addCleanup(ours.close)
@@ -65,6 +65,8 @@ class GatherTests(_ReactorCase):
         except BlockingIOError:
             return b""
 
+
+class GatherTests(_GatherCase):
     def test_a_turns_writes_leave_in_one_send_when_it_ends(self) -> None:
         reactor = self.build()
         transport, peer = self.adopt(reactor)
@@ -232,3 +234,119 @@ class AsyncioTurnTests(_ReactorCase):
         stock = self.selects_per_round_trip(AsyncioSelectorReactor)
         self.assertLessEqual(ours, 2.1)
         self.assertGreater(stock, ours)
+
+
+class _Socket:
+    """A socket whose gathering send raises what it is given."""
+
+    def __init__(self, real: socket.socket, error: OSError) -> None:
+        self.real, self.error = real, error
+
+    def sendmsg(self, chunks: list[bytes]) -> int:
+        raise self.error
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+class GatherLimitTests(_GatherCase):
+    """The bounds of a turn's gathering, and what a failed send keeps."""
+
+    def test_a_write_on_a_closed_connection_gathers_nothing(self) -> None:
+        reactor = self.build()
+        transport, peer = self.adopt(reactor)
+        transport.connected = 0
+        transport.write(b"late")
+        transport.writeSequence([b"la", b"te"])
+        self.assertIsNone(transport._lwstp_gather)
+        self.assertEqual(reactor._lwstp_gathering, [])
+        transport.connected = 1
+
+    def test_exactly_the_limits_send_at_once(self) -> None:
+        reactor = self.build()
+        transport, peer = self.adopt(reactor)
+        transport.write(b"a")
+        transport.write(b"b" * (_gather.GATHER_BYTES - 1))  # exactly GATHER_BYTES in all
+        self.assertIsNone(transport._lwstp_gather)
+        transport.writeSequence([b"c"] * _gather.GATHER_CHUNKS)  # exactly GATHER_CHUNKS
+        self.assertIsNone(transport._lwstp_gather)
+        self.assertEqual(len(transport.sends), 2)
+        transport.writeSequence([b"d"] * (_gather.GATHER_CHUNKS - 1))
+        self.assertEqual(len(transport._lwstp_gather), _gather.GATHER_CHUNKS - 1)
+
+    def test_a_streaming_producer_may_gather_exactly_buffer_size(self) -> None:
+        reactor = self.build()
+        transport, peer = self.adopt(reactor)
+
+        class Streaming:
+            def pauseProducing(self) -> None:
+                pass
+
+            def resumeProducing(self) -> None:
+                pass
+
+            def stopProducing(self) -> None:
+                pass
+
+        transport.registerProducer(Streaming(), True)
+        transport.bufferSize = 100
+        transport.write(b"x" * 60)
+        transport.write(b"y" * 40)  # 100 in all: still gathered
+        self.assertEqual(transport._lwstp_gather, [b"x" * 60, b"y" * 40])
+        transport.write(b"z")  # past it: what was gathered goes now
+        self.assertEqual(transport.sends[0], [b"x" * 60 + b"y" * 40])
+        self.assertEqual(transport._lwstp_gather, [b"z"])
+        reactor.runUntilCurrent()
+        transport.unregisterProducer()
+
+    def test_a_reactor_that_does_not_gather_sends_each_write_at_once(self) -> None:
+        reactor = self.build()
+        reactor._lwstp_gathers = False
+        transport, peer = self.adopt(reactor)
+        transport.write(b"one")
+        transport.write(b"two")
+        self.assertEqual(transport.sends, [[b"one"], [b"two"]])
+        self.assertEqual(reactor._lwstp_gathering, [])
+
+    def test_what_the_turns_end_reports(self) -> None:
+        reactor = self.build()
+        transport, peer = self.adopt(reactor)
+        self.assertFalse(transport.flush_gathered())  # nothing gathered
+        self.assertFalse(reactor.flush_writes())
+        transport.write(b"taken whole")
+        self.assertFalse(reactor.flush_writes())  # the kernel took it all
+        transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        transport.write(b"x" * (_gather.GATHER_BYTES - 1))  # more than the kernel takes
+        self.assertTrue(reactor.flush_writes())
+        self.assertTrue(transport._tempDataLen)
+
+    def test_a_gathering_send_that_would_block_keeps_every_byte(self) -> None:
+        import errno
+
+        for error in (BlockingIOError(errno.EAGAIN, "full"), OSError(errno.ENOBUFS, "no buffers")):
+            reactor = self.build()
+            transport, peer = self.adopt(reactor)
+            real = transport.socket
+            transport.socket = _Socket(real, error)
+            chunks = [b"a" * 1500, b"b" * 1500]
+            transport.writeSequence(chunks)
+            self.assertTrue(reactor.flush_writes())
+            transport.socket = real
+            self.assertEqual(transport._tempDataBuffer, chunks)
+            self.assertEqual(transport._tempDataLen, 3000)
+
+    def test_a_gathering_send_that_fails_is_reported_by_the_reactor(self) -> None:
+        import errno
+
+        from twisted.internet.error import ConnectionLost as Lost
+
+        reactor = self.build()
+        transport, peer = self.adopt(reactor)
+        real = transport.socket
+        transport.socket = _Socket(real, OSError(errno.EPIPE, "broken pipe"))
+        transport.writeSequence([b"a" * 1500, b"b" * 1500])
+        self.assertTrue(reactor.flush_writes())
+        transport.socket = real
+        self.assertIsInstance(transport.doRead(), Lost)
+        self.assertIsInstance(transport.doWrite(), Lost)
+        reactor.removeWriter(transport)

@@ -62,6 +62,70 @@ class MetricsTests(_Case):
         self.assertEqual(samples[("lwstp_tasks_syncing", ())], syncing)
 
     @inlineCallbacks
+    def help_texts(self):
+        response, body = yield self.get(self.port, "/metrics")
+        return {f.name: f.documentation for f in text_string_to_metric_families(body.decode())}
+
+    @inlineCallbacks
+    def test_every_metric_says_what_it_counts(self):
+        # The HELP lines are what a Prometheus user reads: each is checked.
+        texts = yield self.help_texts()
+        self.assertEqual(texts, {
+            "lwstp_tasks_enqueued": "Tasks admitted to the pool.",
+            "lwstp_tasks_refused": "Tasks the pool refused.",
+            "lwstp_tasks_ended": "Tasks ended (counted when reaped).",
+            "lwstp_sync_timeouts": "Tasks stopped for want of task_sync.",
+            "lwstp_reactor_wakeups": "Wake-ups of the reactor by the workers.",
+            "lwstp_worker_events": "Worker events (SYNC, end, exit) handed over.",
+            "lwstp_window_batches": "Batches of tasks' window messages delivered.",
+            "lwstp_window_messages": "Messages delivered from tasks' windows.",
+            "lwstp_tasks_running": "Tasks on a thread, SYNC included.",
+            "lwstp_threads": "Live worker threads.",
+            "lwstp_tasks_queued": "Work waiting for a thread.",
+            "lwstp_tasks_done_unreaped": "Tasks done, not reaped yet.",
+            "lwstp_tasks_syncing": "Tasks blocked in SYNC.",
+            "lwstp_owners_paused": "Owners whose writable() calls flow control holds.",
+            "lwstp_task_queued_seconds": "Time a task waited for a thread.",
+            "lwstp_task_running_seconds": "Time a task ran on its thread.",
+            "lwstp_task_syncing_seconds": "Time a task was blocked in SYNC.",
+        })
+
+    @inlineCallbacks
+    def test_each_histograms_sum_is_its_own(self):
+        # A pool of its own, one thread: known, different times in each
+        # state (queued 7 s, running 3 s, in SYNC 4 s, in all).
+        h = PoolHarness(1, 2, name="metered", sync_timeout=60.0)
+        h.pool.start()
+        registry = CollectorRegistry()
+        watch(h.pool, registry)
+        pool = h.pool
+        owner = RecordingOwner(pool, lambda t: t.status.is_done and pool.task_status(t))
+        x = pool.enqueue(owner, Script([R.CHECKING_IN, R.SYNC, R.FINISHED]))
+        y = pool.enqueue(None, Script())
+        h.reactor.advance(1.0)
+        h.step()  # CHECKING_IN
+        h.step()  # SYNC, after 1 s running
+        h.flush()
+        h.reactor.advance(4.0)
+        pool.task_sync(x)
+        h.reactor.advance(2.0)
+        h.run()  # x finishes after 2 s more; y, queued 7 s, runs and ends
+        self.assertTrue(x.reaped and y.reaped)
+        self.assertEqual((x.times(), y.times()), ((0.0, 3.0, 4.0), (7.0, 0.0, 0.0)))
+        sums = {}
+        for family in registry.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_seconds_sum"):
+                    sums[sample.name] = sample.value
+        self.assertEqual(sums, {"lwstp_task_queued_seconds_sum": 7.0,
+                                "lwstp_task_running_seconds_sum": 3.0,
+                                "lwstp_task_syncing_seconds_sum": 4.0})
+        d = pool.destroy()
+        h.run()
+        self.successResultOf(d)
+        yield None
+
+    @inlineCallbacks
     def test_window_batches_and_messages(self):
         from twisted_lwstp import MessageWindow
 

@@ -196,3 +196,87 @@ class WebSocketMixinTests(SynchronousTestCase):
         proto.negotiationStarted(transport)
         proto.negotiationFinished()
         self.assertEqual(transport.calls, ["attach"])
+
+
+class _Parent:
+    """A protocol base that records which of its events the mixin passes on."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    def connectionMade(self) -> None:
+        self.events.append(("made", None))
+
+    def negotiationStarted(self, transport: Any) -> None:
+        self.events.append(("started", transport))
+
+    def negotiationFinished(self) -> None:
+        self.events.append(("finished", None))
+
+    def connectionLost(self, reason: Any = None) -> None:
+        self.events.append(("lost", reason))
+
+
+class _Child(TaskOwnerMixin, _Parent):
+    pass
+
+
+class MixinCooperationTests(SynchronousTestCase):
+    """The mixin passes each protocol event on to the class after it."""
+
+    def setUp(self) -> None:
+        self.h = PoolHarness(1, 1)
+        self.h.pool.start()
+        self.addCleanup(self.h.pool.stop)
+
+    def test_each_event_reaches_the_parent(self) -> None:
+        proto = _Child()
+        proto.pool = self.h.pool
+        proto.transport = StringTransport()
+        proto.connectionMade()
+        self.assertIs(proto.transport.producer, proto)
+        ws = FakeWebSocketTransport()
+        proto.negotiationStarted(ws)
+        proto.negotiationFinished()
+        reason = Failure(ConnectionDone())
+        proto.connectionLost(reason)
+        self.assertEqual(proto.events, [("made", None), ("started", ws), ("finished", None),
+                                        ("lost", reason)])
+
+    def test_no_pool_anywhere_is_named(self) -> None:
+        with self.assertRaises(RuntimeError) as caught:
+            _Child().enqueue_task(lambda u, s: TaskReturn.FINISHED)
+        self.assertEqual(str(caught.exception), "_Child has no ThreadPool: set its 'pool' "
+                                                "attribute, or its factory's")
+
+    def test_a_protocol_with_no_pool_may_still_lose_its_connection(self) -> None:
+        proto = _Child()
+        proto.connectionLost(None)
+        self.assertEqual(proto.events, [("lost", None)])
+
+    def test_task_names_come_from_the_peer(self) -> None:
+        from twisted.internet.address import UNIXAddress
+
+        proto = _Child()
+        proto.pool = self.h.pool
+        proto.transport = SimpleNamespace()  # no getPeer: the class's name
+        self.assertEqual(proto.enqueue_task(lambda u, s: TaskReturn.FINISHED).name, "_Child")
+        proto.transport = SimpleNamespace(getPeer=lambda: UNIXAddress("/run/x.sock"))
+        self.assertEqual(proto.enqueue_task(lambda u, s: TaskReturn.FINISHED).name,
+                         str(UNIXAddress("/run/x.sock")))
+        self.h.run()
+
+    def test_enqueue_task_passes_its_window_on(self) -> None:
+        from twisted_lwstp import MessageWindow
+
+        class Delivering(_Child):
+            def deliver(self, task: Task, messages: list[Any]) -> None:
+                pass
+
+        proto = Delivering()
+        proto.pool = self.h.pool
+        window: MessageWindow[Any] = MessageWindow(2)
+        task = proto.enqueue_task(lambda u, s: TaskReturn.FINISHED, window=window)
+        self.assertIs(task.window, window)
+        self.h.run()
+        proto.connectionLost(None)

@@ -69,3 +69,45 @@ class TaskTests(SynchronousTestCase):
         self.assertIsNone(t._func)
         self.assertIsNone(t._cleanup)
         self.assertIsNone(t._ctx)
+
+
+class DumpTimesTests(SynchronousTestCase):
+    """
+    What C{dump_tasks()} says of each task (rule 10), at known moments of a
+    clock the test moves: time in the state, queued, alive, and the shares
+    of its thread time spent running and in SYNC.
+    """
+
+    def test_each_figure_as_the_task_moves(self) -> None:
+        from ._helpers import RecordingOwner
+
+        h = PoolHarness(1, 2)
+        h.pool.start()
+        pool = h.pool
+        owner = RecordingOwner(pool, lambda t: None)  # syncs and reaps nothing itself
+        a = pool.enqueue(owner, Script([TaskReturn.CHECKING_IN, TaskReturn.SYNC,
+                                        TaskReturn.FINISHED]), name="a")
+        pool.enqueue(None, Script(), name="b")
+        h.reactor.advance(0.5)
+        self.assertEqual(pool.dump_tasks(), [
+            ("a", TaskStatus.RUNNING, 500.0, 0.0, 500.0, 100.0, 0.0),
+            ("b", TaskStatus.QUEUED, 500.0, 500.0, 500.0, 0.0, 0.0),
+        ])
+        h.step()  # a checks in
+        h.step()  # a SYNCs, having run 0.5 s
+        h.flush()
+        h.reactor.advance(1.0)
+        # Shares with more digits than the dump keeps: 1/3 and 2/3.
+        self.assertEqual(pool.dump_tasks()[0],
+                         ("a", TaskStatus.SYNCING, 1000.0, 0.0, 1500.0, 33.3, 66.7))
+        pool.task_sync(a)
+        h.reactor.advance(0.25)
+        h.run()  # a finishes after 0.25 s more; b runs and reaps itself
+        h.reactor.advance(0.5)
+        # Done: alive until its end, not until now; 0.75 s run, 1 s synced.
+        self.assertEqual(pool.dump_tasks(),
+                         [("a", TaskStatus.FINISHED, 500.0, 0.0, 1750.0, 42.9, 57.1)])
+        pool.task_status(a)
+        d = pool.destroy()
+        h.run()
+        self.successResultOf(d)

@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 from twisted.internet import defer, reactor
+from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from twisted_lwstp import (
@@ -368,3 +369,68 @@ class RealThreadWindowTests(_Threaded):
         self.assertEqual(threads, {threading.current_thread().name})
         self.assertIs(task.status, S.FINISHED)
         self.assertLess(owner.batches, count)
+
+
+class _Named:
+    name = "stub"
+
+
+class WindowAloneTests(SynchronousTestCase):
+    """The window by itself: one post per batch, wake-ups as the pool says."""
+
+    def bound(self, size: int = 3, wake_needed: bool = True) -> tuple[MessageWindow[Any],
+                                                                      list[str]]:
+        calls: list[str] = []
+
+        def post() -> bool:
+            calls.append("post")
+            return wake_needed
+
+        window: MessageWindow[Any] = MessageWindow(size)
+        window.bind(_Named(), post, lambda: calls.append("wake"), closed=False)
+        return window, calls
+
+    def test_one_post_per_batch(self) -> None:
+        window, calls = self.bound()
+        self.assertEqual([window.put(1), window.put(2)], [True, True])
+        self.assertEqual(calls, ["post", "wake"])
+        self.assertEqual(window.take(), [1, 2])
+        self.assertEqual(window.take(), [])
+        self.assertFalse(window.put(3) and window.put(4) and window.put(5))
+        self.assertEqual(calls, ["post", "wake", "post", "wake"])
+        self.assertEqual(len(window), 3)
+
+    def test_no_wake_when_one_is_on_its_way(self) -> None:
+        window, calls = self.bound(wake_needed=False)
+        window.put(1)
+        self.assertEqual(calls, ["post"])
+
+    def test_a_window_of_one(self) -> None:
+        window, _ = self.bound(size=1)
+        self.assertFalse(window.put("only"))
+        with self.assertRaises(WindowFull):
+            window.put("more")
+
+    def test_size_errors_name_it(self) -> None:
+        for size, error, message in ((0, ValueError, "size must be >= 1, got 0"),
+                                     (2.0, TypeError, "size must be an int, not float")):
+            with self.assertRaises(error) as caught:
+                MessageWindow(size)  # type: ignore[arg-type]
+            self.assertEqual(str(caught.exception), message)
+
+    def test_closed_drops_and_counts(self) -> None:
+        window, calls = self.bound()
+        window.put(1)
+        self.assertEqual(window.close(), 1)
+        self.assertTrue(window.put(2))
+        self.assertEqual((len(window), window.dropped, calls), (0, 2, ["post", "wake"]))
+
+    def test_an_unbound_window_refuses_puts_again(self) -> None:
+        window, _ = self.bound()
+        window.unbind()
+        self.assertIsNone(window.task)
+        with self.assertRaises(RuntimeError) as caught:
+            window.put(1)
+        self.assertEqual(str(caught.exception),
+                         "put() on a MessageWindow that no task owns: give it to "
+                         "enqueue(..., window=...) first")
