@@ -164,10 +164,23 @@ class PoolTests(_ReactorCase):
         reactor.threadpool = busy
         with self.assertRaises(RuntimeError) as caught:
             install_pool(reactor)
-        self.assertIn("too late", str(caught.exception))
+        self.assertEqual(str(caught.exception),
+                         f"install_pool() is too late: the reactor's pool {busy!r} has "
+                         "already started threads or holds work; call it before any "
+                         "thread work (deferToThread, callInThread, name resolution)")
         idle = TwistedPool(0, 1)
         reactor.threadpool = idle
         reactor._threadpoolStartupID = reactor.threadpoolShutdownID = None
+        pool = install_pool(reactor)
+        self.assertIsInstance(pool, ThreadPool)
+        # Its defaults, those of the reactor's own pool; on this reactor.
+        self.assertEqual((pool.name, pool.max, pool.max_queue_depth, pool.sync_timeout),
+                         (POOL_NAME, 10, 64, 300.0))
+        self.assertIs(pool.reactor, reactor)
+
+    def test_install_pool_on_a_reactor_without_a_pool_yet(self) -> None:
+        reactor = self.build()
+        self.assertIsNone(getattr(reactor, "threadpool", None))
         self.assertIsInstance(install_pool(reactor), ThreadPool)
 
 
