@@ -96,6 +96,7 @@ class MetricsTests(_Case):
         # state (queued 7 s, running 3 s, in SYNC 4 s, in all).
         h = PoolHarness(1, 2, name="metered", sync_timeout=60.0)
         h.pool.start()
+        h.reactor.advance(100.0)  # times measured from a clock not at 0
         registry = CollectorRegistry()
         watch(h.pool, registry)
         pool = h.pool

@@ -238,10 +238,22 @@ class MixinCooperationTests(SynchronousTestCase):
         ws = FakeWebSocketTransport()
         proto.negotiationStarted(ws)
         proto.negotiationFinished()
+        # The HTTP channel held the producer slot: detached, then this.
+        self.assertIs(ws.producer, proto)
         reason = Failure(ConnectionDone())
         proto.connectionLost(reason)
         self.assertEqual(proto.events, [("made", None), ("started", ws), ("finished", None),
                                         ("lost", reason)])
+
+    def test_a_parent_without_connection_made(self) -> None:
+        class Bare(TaskOwnerMixin):
+            pass
+
+        proto = Bare()
+        proto.pool = self.h.pool
+        proto.transport = StringTransport()
+        proto.connectionMade()
+        self.assertIs(proto.transport.producer, proto)
 
     def test_no_pool_anywhere_is_named(self) -> None:
         with self.assertRaises(RuntimeError) as caught:

@@ -83,10 +83,11 @@ class DumpTimesTests(SynchronousTestCase):
 
         h = PoolHarness(1, 2)
         h.pool.start()
+        h.reactor.advance(100.0)  # no figure may lean on a clock that starts at 0
         pool = h.pool
         owner = RecordingOwner(pool, lambda t: None)  # syncs and reaps nothing itself
         a = pool.enqueue(owner, Script([TaskReturn.CHECKING_IN, TaskReturn.SYNC,
-                                        TaskReturn.FINISHED]), name="a")
+                                        TaskReturn.SYNC, TaskReturn.FINISHED]), name="a")
         pool.enqueue(None, Script(), name="b")
         h.reactor.advance(0.5)
         self.assertEqual(pool.dump_tasks(), [
@@ -102,12 +103,39 @@ class DumpTimesTests(SynchronousTestCase):
                          ("a", TaskStatus.SYNCING, 1000.0, 0.0, 1500.0, 33.3, 66.7))
         pool.task_sync(a)
         h.reactor.advance(0.25)
-        h.run()  # a finishes after 0.25 s more; b runs and reaps itself
+        # Running again: 0.5 s before the SYNC and 0.25 s since.
+        self.assertEqual(pool.dump_tasks()[0],
+                         ("a", TaskStatus.RUNNING, 250.0, 0.0, 1750.0, 42.9, 57.1))
+        h.step()  # a SYNCs again, having run 0.75 s in all
+        h.flush()
         h.reactor.advance(0.5)
-        # Done: alive until its end, not until now; 0.75 s run, 1 s synced.
+        # In SYNC again: 1 s before and 0.5 s since.
+        self.assertEqual(pool.dump_tasks()[0],
+                         ("a", TaskStatus.SYNCING, 500.0, 0.0, 2250.0, 33.3, 66.7))
+        pool.task_sync(a)
+        h.run()  # a finishes at once; b runs and reaps itself
+        h.reactor.advance(0.5)
+        # Done: alive until its end, not until now.
         self.assertEqual(pool.dump_tasks(),
-                         [("a", TaskStatus.FINISHED, 500.0, 0.0, 1750.0, 42.9, 57.1)])
+                         [("a", TaskStatus.FINISHED, 500.0, 0.0, 2250.0, 33.3, 66.7)])
+        self.assertEqual(a.times(), (0.0, 0.75, 1.5))
         pool.task_status(a)
         d = pool.destroy()
+        h.run()
+        self.successResultOf(d)
+
+    def test_times_of_a_task_stopped_while_queued(self) -> None:
+        h = PoolHarness(1, 1)
+        h.pool.start()
+        h.reactor.advance(100.0)
+        first = h.pool.enqueue(None, Script([TaskReturn.CHECKING_IN]))
+        waiting = h.pool.enqueue(None, Script())
+        h.reactor.advance(2.0)
+        h.pool.dequeue_task(waiting)
+        h.reactor.advance(3.0)
+        # Its queued time ends where it stopped, not now.
+        self.assertEqual(waiting.times(), (2.0, None, None))
+        h.pool.dequeue_task(first)
+        d = h.pool.destroy()
         h.run()
         self.successResultOf(d)
