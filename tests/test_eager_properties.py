@@ -442,8 +442,9 @@ class PlantedBugTests(SynchronousTestCase):
     """
 
     def assert_caught(self, transport: str) -> None:
-        # No shrinking: the first failing example is proof enough.
-        profile = settings(SETTINGS, max_examples=60, phases=[Phase.generate])
+        # No shrinking: the first failing example is proof enough.  The same
+        # examples every run: a planted bug is caught every time, not by luck.
+        profile = settings(SETTINGS, max_examples=60, phases=[Phase.generate], derandomize=True)
         with self.assertRaises(AssertionError) as caught:
             _property("epoll", transport, profile)(self)
         self.assertRegex(str(caught.exception),
@@ -482,6 +483,9 @@ class PlantedBugTests(SynchronousTestCase):
             return original(t, chunks[::-1])
 
         self.patch(EagerWrites, "_send_gathered", reversed_send)
+        # Every turn of more than one chunk through the gathering send, none
+        # joined.
+        self.patch(_gather, "JOIN_BELOW", 0)
         self.assert_caught("unix")
 
     def test_write_after_abort_is_caught(self) -> None:
