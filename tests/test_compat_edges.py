@@ -147,3 +147,75 @@ class CompatConstructorTests(SynchronousTestCase):
         self.assertEqual((empty.min, empty.max), (0, 0))
         empty.start()
         self.assertEqual(empty.snapshot().threads, 0)
+
+
+class TestingHookTests(SynchronousTestCase):
+    """
+    Twisted's private testing hook, C{_pool}, in this process: a subclass
+    that sets it gets its C{callInThread} work run by the team the hook
+    makes, and the pool's size and figures read from that team, as
+    Twisted's own C{MemoryBackedTests} (which run in a child process)
+    expect.
+    """
+
+    def make(self) -> Any:
+        from twisted._threads import Team, createMemoryWorker
+        from twisted.internet import reactor
+
+        from twisted_lwstp.compat import ThreadPool
+
+        performers: list[Any] = []
+        coordinator, perform_coordination = createMemoryWorker()
+
+        class MemoryPool(ThreadPool):
+            def _pool(self, current_limit: Any, thread_factory: Any) -> Any:  # type: ignore[override]
+                def worker() -> Any:
+                    stats = team.statistics()
+                    if stats.busyWorkerCount + stats.idleWorkerCount >= current_limit():
+                        return None
+                    made, perform = createMemoryWorker()
+                    performers.append(perform)
+                    return made
+
+                team = Team(coordinator=coordinator, createWorker=worker,
+                            logException=lambda: None)
+                return team
+
+        pool = MemoryPool(2, 3, "memory", reactor=reactor)
+
+        def settle() -> None:
+            while perform_coordination() or any([p() for p in performers]):
+                pass
+
+        return pool, settle, performers
+
+    def test_work_goes_to_the_team_and_figures_come_from_it(self) -> None:
+        pool, settle, performers = self.make()
+        results: list[Any] = []
+        pool.callInThreadWithCallback(lambda ok, r: results.append((ok, r)), lambda: 6 * 7)
+        settle()
+        # Not started: the team's limit is 0, the work waits.
+        self.assertEqual((results, pool.q.qsize(), pool.workers), ([], 1, 0))
+        pool.start()
+        settle()
+        self.assertEqual(results, [(True, 42)])
+        self.assertEqual((pool.q.qsize(), len(pool.working)), (0, 0))
+        self.assertEqual((pool.workers, len(pool.waiters)), (1, 1))
+        pool.startAWorker()
+        settle()
+        self.assertEqual(pool.workers, 2)
+        pool.stopAWorker()
+        settle()
+        self.assertEqual(pool.workers, 1)
+        # A failure reaches the callback as one.
+        pool.callInThreadWithCallback(lambda ok, r: results.append((ok, r)), lambda: 1 / 0)
+        settle()
+        self.assertFalse(results[-1][0])
+        self.assertTrue(results[-1][1].check(ZeroDivisionError))
+        pool.stop()
+        settle()
+        self.assertTrue(pool.joined)
+        # After stop, work is dropped.
+        pool.callInThreadWithCallback(lambda ok, r: results.append((ok, r)), lambda: 0)
+        settle()
+        self.assertEqual(len(results), 2)
