@@ -45,6 +45,33 @@ class _ReactorCase(SynchronousTestCase):
 
 
 class CallFromThreadTests(_ReactorCase):
+    def test_a_call_that_raises_is_logged_and_the_rest_run(self) -> None:
+        from ._helpers import LogCapture
+
+        reactor = self.build()
+        ran: list[str] = []
+        reactor.callFromThread(lambda: 1 / 0)
+        reactor.callFromThread(ran.append, "after")
+        with LogCapture() as log:
+            reactor.runUntilCurrent()
+        self.assertEqual(ran, ["after"])
+        (event,) = [e for e in log.events if e.get("log_failure") is not None]
+        self.assertEqual(event["log_format"], "while calling from thread")
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+
+    def test_the_reactors_own_pool_is_on_it(self) -> None:
+        reactor = self.build(PoolConfig(threads=3))
+        pool = reactor.getThreadPool()
+        self.assertIs(pool.reactor, reactor)
+        self.assertEqual(pool.max, 3)
+
+    def test_config_from_the_process_environment(self) -> None:
+        import os
+        from unittest import mock
+
+        with mock.patch.dict(os.environ, {"LWSTP_THREADS": "7"}):
+            self.assertEqual(PoolConfig.from_environ().threads, 7)
+
     def test_one_wake_per_batch_and_calls_run_in_order(self) -> None:
         reactor = self.build()
         ran: list[int] = []
@@ -189,6 +216,18 @@ class AsyncioCallFromThreadTests(SynchronousTestCase):
     The same coalescing on the lwstp-asyncio reactor: a wake-up is one
     call_soon_threadsafe, whose callback takes a reactor turn.
     """
+
+    def test_its_config_builds_its_pool(self) -> None:
+        import asyncio
+
+        from twisted_lwstp.asyncioreactor import LwstpAsyncioReactor
+
+        loop = asyncio.new_event_loop()
+        self.addCleanup(loop.close)
+        reactor = LwstpAsyncioReactor(loop, PoolConfig(threads=3, max_queue_depth=5))
+        pool = reactor.getThreadPool()
+        self.assertEqual((pool.max, pool.max_queue_depth), (3, 5))
+        self.assertIs(pool.reactor, reactor)
 
     def build(self) -> Any:
         import asyncio
