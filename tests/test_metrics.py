@@ -113,14 +113,27 @@ class MetricsTests(_Case):
         h.run()  # x finishes after 2 s more; y, queued 7 s, runs and ends
         self.assertTrue(x.reaped and y.reaped)
         self.assertEqual((x.times(), y.times()), ((0.0, 3.0, 4.0), (7.0, 0.0, 0.0)))
-        sums = {}
+        # Past the last bucket's bound (300 s): w runs 400 s while z waits.
+        w = pool.enqueue(None, Script([R.CHECKING_IN] * 2))
+        z = pool.enqueue(None, Script())
+        h.reactor.advance(400.0)
+        pool.dequeue_task(w)
+        h.run()
+        self.assertEqual((w.times(), z.times()), ((0.0, 400.0, 0.0), (400.0, 0.0, 0.0)))
+        samples = {}
         for family in registry.collect():
             for sample in family.samples:
-                if sample.name.endswith("_seconds_sum"):
-                    sums[sample.name] = sample.value
-        self.assertEqual(sums, {"lwstp_task_queued_seconds_sum": 7.0,
-                                "lwstp_task_running_seconds_sum": 3.0,
-                                "lwstp_task_syncing_seconds_sum": 4.0})
+                samples[(sample.name, sample.labels.get("le"))] = sample.value
+        self.assertEqual({name: value for (name, le), value in samples.items()
+                          if name.endswith("_seconds_sum")},
+                         {"lwstp_task_queued_seconds_sum": 407.0,
+                          "lwstp_task_running_seconds_sum": 403.0,
+                          "lwstp_task_syncing_seconds_sum": 4.0})
+        # Cumulative buckets: z alone is past 300 s in waiting, w in running.
+        for name, under in (("queued", 3), ("running", 3)):
+            self.assertEqual(samples[(f"lwstp_task_{name}_seconds_bucket", "300.0")], under)
+            self.assertEqual(samples[(f"lwstp_task_{name}_seconds_bucket", "+Inf")], 4)
+            self.assertEqual(samples[(f"lwstp_task_{name}_seconds_count", None)], 4)
         d = pool.destroy()
         h.run()
         self.successResultOf(d)

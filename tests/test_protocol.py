@@ -245,6 +245,16 @@ class MixinCooperationTests(SynchronousTestCase):
         self.assertEqual(proto.events, [("made", None), ("started", ws), ("finished", None),
                                         ("lost", reason)])
 
+    def test_a_websocket_with_no_producer_yet_takes_this_one_at_once(self) -> None:
+        proto = _Child()
+        proto.pool = self.h.pool
+        ws = FakeWebSocketTransport()
+        ws.producer = None
+        proto.negotiationStarted(ws)
+        proto.negotiationFinished()
+        self.assertEqual(ws.calls, ["attach"])
+        self.assertIs(ws.producer, proto)
+
     def test_a_parent_without_connection_made(self) -> None:
         class Bare(TaskOwnerMixin):
             pass
