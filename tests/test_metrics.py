@@ -139,6 +139,16 @@ class MetricsTests(_Case):
         self.successResultOf(d)
         yield None
 
+    def test_two_pools_on_one_registry_share_each_family(self) -> None:
+        registry = CollectorRegistry()
+        pools = [PoolHarness(1, 1, name=name).pool for name in ("one", "two")]
+        for pool in pools:
+            watch(pool, registry)
+        families = [f for f in registry.collect() if f.name == "lwstp_tasks_enqueued"]
+        self.assertEqual(len(families), 1)
+        self.assertEqual(sorted(s.labels["pool"] for s in families[0].samples
+                                if s.name.endswith("_total")), ["one", "two"])
+
     @inlineCallbacks
     def test_window_batches_and_messages(self):
         from twisted_lwstp import MessageWindow

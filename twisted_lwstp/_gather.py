@@ -95,7 +95,8 @@ class EagerWrites:
 
     #: What this turn gathered, in order, or None (reactor thread only).
     _lwstp_gather: list[bytes] | None = None
-    #: Their total size (reactor thread only).
+    #: Their total size, while there are some (reactor thread only; set
+    #: whenever a gathering begins).
     _lwstp_gathered = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -195,7 +196,6 @@ class EagerWrites:
             return False
         self._lwstp_gather = None
         size = self._lwstp_gathered
-        self._lwstp_gathered = 0
         if not self.connected:
             return False
         if not _internals.write_idle(self):
@@ -253,7 +253,6 @@ class EagerWrites:
 
     def _drop_gathered(self) -> None:
         self._lwstp_gather = None
-        self._lwstp_gathered = 0
 
     # Every method that changes what may be sent, or how, sends what was
     # gathered first, as if the turn had ended.
