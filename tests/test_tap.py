@@ -32,10 +32,10 @@ class OptionsTests(SynchronousTestCase):
         options.parseOptions([])
         self.assertEqual(
             {k: options[k] for k in ("listen", "threads", "max-queue-depth", "count",
-                                     "checkin-every", "sync-every", "pause-ms")},
+                                     "checkin-every", "sync-every", "pause-ms", "window")},
             {"listen": "tcp:7681:interface=127.0.0.1", "threads": 3, "max-queue-depth": 8,
              "count": 10_000_000, "checkin-every": 100_000, "sync-every": 1_000_000,
-             "pause-ms": 100.0},
+             "pause-ms": 100.0, "window": 0},
         )
 
     def test_bad_values_name_the_option(self) -> None:
@@ -50,6 +50,7 @@ class OptionsTests(SynchronousTestCase):
             (["--pause-ms", "-1"], "--pause-ms must be a number >= 0"),
             (["--pause-ms", "inf"], "--pause-ms must be a number >= 0"),
             (["--pause-ms", "nan"], "--pause-ms must be a number >= 0"),
+            (["--window", "-1"], "--window must be a whole number >= 0"),
             (["--listen", "bogus:1"], "--listen 'bogus:1' is not an endpoint"),
             (["--listen", "tcp:notaport"], "--listen 'tcp:notaport' is not an endpoint"),
         ]
@@ -65,6 +66,10 @@ class OptionsTests(SynchronousTestCase):
         self.assertIsInstance(service, DemoService)
         self.assertEqual((service.pool.threads, service.pool.max_queue_depth), (2, 0))
         self.assertEqual(service.shape.count, 5)
+        self.assertEqual(service.shape.window, 0)
+        options = Options()
+        options.parseOptions(["--window", "64"])
+        self.assertEqual(makeService(options).shape.window, 64)
 
 
 class ModeTests(SynchronousTestCase):
@@ -92,6 +97,7 @@ class ModeTests(SynchronousTestCase):
              "--count, --pause-ms, --allow-origin: options of the demo, not of --wsgi mode"),
             (["--sync-every", "10000000", "--checkin-every", "1", "--max-message-size", "9"],
              "--checkin-every, --sync-every, --max-message-size: options of the demo"),
+            (["--window", "8"], "--window: an option of the demo, not of --wsgi mode"),
         ]
         for argv, message in cases:
             for order in (self.WSGI + argv, argv + self.WSGI):
