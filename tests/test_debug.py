@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import re
+import sys
 import textwrap
 import threading
 import time
@@ -182,10 +183,15 @@ class DebugReactorTests(SynchronousTestCase):
             self.assertEqual(len(watchdog), 1, events)  # once per call
             self.assertEqual(watchdog[0]["callable"], "__main__.stuck_in_here")
             self.assertGreaterEqual(watchdog[0]["duration"], 0.5)
-            # The stack's last frame is the blocking line (a -c program
-            # has no source text to show, but its line number).
-            last = watchdog[0]["stack"].rstrip().splitlines()[-1]
-            self.assertEqual(last.strip(), f'File "<string>", line {blocking}, in stuck_in_here')
+            # The stack's last frame is the blocking line: its line number,
+            # and, from Python 3.13 on (which keeps a -c program's source),
+            # its text under it.
+            lines = [line.strip() for line in watchdog[0]["stack"].rstrip().splitlines()]
+            frame = f'File "<string>", line {blocking}, in stuck_in_here'
+            if sys.version_info >= (3, 13):
+                self.assertEqual(lines[-2:], [frame, "time.sleep(0.01)   # the blocking line"])
+            else:
+                self.assertEqual(lines[-1], frame)
             # And when it returned, the slow call itself.
             self.assertEqual([e["callable"] for e in events if not e["stack"]],
                              ["__main__.stuck_in_here"])
