@@ -50,11 +50,18 @@ async def main(reactor) -> None:
         body = (await readBody(response)).decode().strip().replace("\n", " | ")
         return f"{path} -> {response.code} {body[:60]}"
 
+    async def until(busy: bool) -> None:
+        # A response can reach the client a moment before its worker is
+        # free again: with one thread and no queue, wait for the state asked.
+        while (pool.diagnose().running > 0) != busy:
+            await task.deferLater(reactor, 0.01, lambda: None)
+
     print(await get("/hello/world"))
+    await until(busy=False)
     print(await get("/report"))
+    await until(busy=False)
     slow_one = defer.ensureDeferred(get("/slow"))   # takes the only thread
-    while pool.diagnose().running == 0:
-        await task.deferLater(reactor, 0.01, lambda: None)
+    await until(busy=True)
     print(await get("/hello/again"))                 # no thread, no queue: 503
     gate.set()
     print(await slow_one)
