@@ -94,6 +94,30 @@ class _DemoCase(TestCase):
         self.fail(f"timed out waiting for {what}")
 
 
+def stop_reading(client: Any, tcp: Any) -> None:
+    """The client stops reading: the kernel buffers fill, then Twisted's."""
+    client.transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    tcp.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    client.transport.pauseProducing()
+
+
+def held_in_sync(pool: Any, protocol: Any) -> Any:
+    """
+    A condition for L{_DemoCase.until}: the protocol's task has waited in
+    SYNC, its owner paused, for 30 checks in a row (the kernel may take a
+    few more bytes at first).
+    """
+    task = protocol.task
+    stable = [0]
+
+    def settled() -> bool:
+        held = task.status is S.SYNCING and pool.owner_paused(protocol)
+        stable[0] = stable[0] + 1 if held else 0
+        return stable[0] >= 30
+
+    return settled
+
+
 class StreamingTests(_DemoCase):
     @inlineCallbacks
     def test_eight_clients_sync_every_step_each_pos_once_in_order(self):
@@ -197,21 +221,12 @@ class WindowModeTests(_DemoCase):
         client = yield connect(self.port)
         (protocol,) = self.service.factory.connections
         tcp = protocol.transport.transport
-        client.transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        tcp.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        client.transport.pauseProducing()
-        pool = self.service.pool
+        stop_reading(client, tcp)
         task = protocol.task
-        stable = [0]
-
-        def settled() -> bool:
-            # Waiting in SYNC, its window full or its last batch what
-            # filled the transport (then the SYNC after it is held).
-            held = task.status is S.SYNCING and pool.owner_paused(protocol)
-            stable[0] = stable[0] + 1 if held else 0
-            return stable[0] >= 30
-
-        yield self.until(settled, "the task waiting in SYNC, its owner paused", 30)
+        # Waiting in SYNC, its window full or its last batch what filled the
+        # transport (then the SYNC after it is held).
+        yield self.until(held_in_sync(self.service.pool, protocol),
+                         "the task waiting in SYNC, its owner paused", 30)
         pos = task.user.pos
         self.assertLessEqual(len(task.window), 64)
         for _ in range(20):
@@ -247,23 +262,11 @@ class FlowControlTests(_DemoCase):
                 paused.callback(None)
 
         protocol.pauseProducing = pause  # type: ignore[method-assign]
-        # Stop reading: the kernel buffers fill, then Twisted's.
-        client.transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        tcp.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        client.transport.pauseProducing()
+        stop_reading(client, tcp)
         yield paused
-        pool = self.service.pool
         task = protocol.task
-        # The kernel may take a few more bytes at first; wait until the
-        # task has been held in SYNC for 30 turns in a row.
-        stable = [0]
-
-        def settled() -> bool:
-            held = task.status is S.SYNCING and pool.owner_paused(protocol)
-            stable[0] = stable[0] + 1 if held else 0
-            return stable[0] >= 30
-
-        yield self.until(settled, "the task to wait in SYNC with its writable held", 60)
+        yield self.until(held_in_sync(self.service.pool, protocol),
+                         "the task to wait in SYNC with its writable held", 60)
         pos = task.user.pos
 
         def buffered() -> int:
