@@ -5,12 +5,15 @@ its clients in another pinned to CPU 1 (L{benchmarks._load} for WebSockets,
 L{benchmarks._http_load} or C{wrk} for HTTP); runs alternate between the
 configurations compared.  Reported: server CPU per message (the client can
 be the limit of messages per second), messages per second, and, in a
-separate run under strace, C{epoll_ctl} calls per message.  Every row is
+separate run under strace, C{epoll_ctl} calls per message, and the server's
+context switches per message (on one CPU, each hand-off between threads
+is at least one).  Every row is
 run at each number of connections given (C{--clients 1,3}).
 
 A floor row, not ours: CPU per bare round trip between a thread and the
-reactor thread (C{callFromThread}, then a lock the reactor releases), the
-least a hand-off per message costs in CPython.  The SYNC-every-message row
+reactor thread (C{callFromThread}, then a lock the reactor releases), on a
+thread scheduled as the pool's workers are, the least a hand-off per
+message costs in CPython.  The SYNC-every-message row
 cannot beat C{plain on epoll / (plain on lwstp + floor)}, printed as its
 bound.
 
@@ -118,7 +121,8 @@ def run_once(reactor: str, kind: str, count: int, clients: int,
             raise RuntimeError(f"expected {expected} messages in order, got {report}")
     cpu = last["cpu"]
     result = {"cpu_us_per_msg": 1e6 * cpu / report["messages"],
-              "msgs_per_s": report["messages"] / report["seconds"]}
+              "msgs_per_s": report["messages"] / report["seconds"],
+              "switches_per_msg": last["switches"] / report["messages"]}
     if strace_to is not None:
         with open(strace_to) as f:
             match = re.search(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?epoll_ctl$", f.read(), re.M)
@@ -139,6 +143,8 @@ def _row(name: str, ours: tuple[str, str], peer: tuple[str, str], target: float 
             "msgs_per_s": [statistics.median(r["msgs_per_s"] for r in runs[ours]),
                            statistics.median(r["msgs_per_s"] for r in runs[peer])],
             "epoll_ctl_per_msg": [straced.get(ours), straced.get(peer)],
+            "switches_per_msg": [statistics.median(r["switches_per_msg"] for r in runs[ours]),
+                                 statistics.median(r["switches_per_msg"] for r in runs[peer])],
             "met": None if target is None else ratio >= target, "runs": [runs[ours], runs[peer]]}
 
 
@@ -169,17 +175,21 @@ def run_clients(count: int, clients: int, reps: int) -> dict[str, Any]:
 def report(result: dict[str, Any]) -> None:
     print(f"\n{result['clients']} connection(s)")
     print(f"{'case':46} {'server CPU us/msg ours/peer':>28} {'ratio':>6} {'target':>7} "
-          f"{'msgs/s ours/peer':>22} {'epoll_ctl/msg ours/peer':>24}")
+          f"{'msgs/s ours/peer':>22} {'epoll_ctl/msg ours/peer':>24} "
+          f"{'switches/msg ours/peer':>23}")
     for row in result["rows"]:
         cpu_o, cpu_p = row["cpu_us_per_msg"]
         rate_o, rate_p = row["msgs_per_s"]
         target = row["target"]
         ctl = "/".join("-" if v is None else f"{v:.3f}" for v in row["epoll_ctl_per_msg"])
+        switches = "/".join(f"{v:.2f}" for v in row["switches_per_msg"])
         print(f"{row['case']:46} {cpu_o:13.2f}/{cpu_p:<13.2f} {row['ratio']:6.2f} "
               f"{'-' if target is None else f'>={target:.2f}':>7} {rate_o:10.0f}/{rate_p:<11.0f} "
-              f"{ctl:>24}")
+              f"{ctl:>24} {switches:>23}")
+    floor_switches = statistics.median(r["switches_per_msg"] for r in result["floor_runs"])
     print(f"{'floor: bare thread round trip (not ours)':46} {result['floor_us_per_trip']:13.2f} "
-          f"us/trip; bound of the SYNC row: {result['sync_bound']:.2f}")
+          f"us/trip, {floor_switches:.2f} switches/trip; bound of the SYNC row: "
+          f"{result['sync_bound']:.2f}")
 
 
 def plot(results: list[dict[str, Any]], path: str) -> None:

@@ -22,7 +22,10 @@ CPU.
 KIND ``floor`` serves nothing: CLIENTS threads each make COUNT bare
 round trips to the reactor thread (``callFromThread``, then a lock the
 reactor releases), the least any thread-to-reactor hand-off per message
-costs in CPython; it prints the same JSON line, with ``messages``.
+costs in CPython, on threads scheduled as the pool's workers are
+(C{SCHED_BATCH}); it prints the same JSON line, with ``messages``.  The
+JSON line also has ``switches``: the process's context switches in that
+time.
 """
 
 from __future__ import annotations
@@ -107,10 +110,18 @@ def main(argv: list[str]) -> None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime
 
+    # Context switches, voluntary and not, of all the process's threads.
+    switched: list[int] = []
+
+    def switches_now() -> int:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_nvcsw + usage.ru_nivcsw
+
     finished: list[float] = []
 
     def stop() -> None:
         finished.append(cpu_now())
+        switched.append(switches_now())
         reactor.stop()
 
     def one_done() -> None:
@@ -121,12 +132,17 @@ def main(argv: list[str]) -> None:
 
     def serve(port: Any) -> None:
         started.append(cpu_now())
+        switched.append(switches_now())
         print(f"PORT {port.getHost().port}", flush=True)
 
     if kind == "floor":
         import threading
 
+        from twisted_lwstp._worker import schedule_as_batch
+
         def trips() -> None:
+            # As the pool's workers run (twisted_lwstp._worker).
+            schedule_as_batch()
             lock = threading.Lock()
             lock.acquire()
             for _ in range(count):
@@ -136,12 +152,14 @@ def main(argv: list[str]) -> None:
 
         def begin() -> None:
             started.append(cpu_now())
+            switched.append(switches_now())
             for _ in range(clients):
                 threading.Thread(target=trips).start()
 
         reactor.callWhenRunning(begin)
         reactor.run()
-        print(json.dumps({"cpu": finished[0] - started[0], "messages": count * clients}),
+        print(json.dumps({"cpu": finished[0] - started[0], "messages": count * clients,
+                          "switches": switched[1] - switched[0]}),
               flush=True)
         return
     if kind in ("web", "dynamic", "static"):
@@ -204,7 +222,8 @@ def main(argv: list[str]) -> None:
         service.factory.connection_closed = closed
         reactor.callWhenRunning(lambda: (service.startService(), serve(service.port)))
     reactor.run()
-    print(json.dumps({"cpu": finished[0] - started[0]}), flush=True)
+    print(json.dumps({"cpu": finished[0] - started[0], "switches": switched[1] - switched[0]}),
+          flush=True)
 
 
 if __name__ == "__main__":

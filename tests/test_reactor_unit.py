@@ -44,6 +44,27 @@ class _ReactorCase(SynchronousTestCase):
         reactor._poller.close()
 
 
+def worker_policy(pool: Any) -> int:
+    """
+    The scheduling policy C{pool}'s worker runs its work under (the pool
+    is started, given one call, and stopped: it never needs the reactor).
+    """
+    import os
+
+    seen: list[int] = []
+    done = threading.Event()
+
+    def record() -> None:
+        seen.append(os.sched_getscheduler(0))
+        done.set()
+
+    pool.start()
+    pool.callInThread(record)
+    assert done.wait(30)
+    pool.stop()
+    return seen[0]
+
+
 class CallFromThreadTests(_ReactorCase):
     def test_a_call_that_raises_is_logged_and_the_rest_run(self) -> None:
         from ._helpers import LogCapture
@@ -166,6 +187,22 @@ class PoolTests(_ReactorCase):
         pool = self.build().getThreadPool()
         self.assertEqual((pool.min, pool.max, pool.max_queue_depth, pool.sync_timeout),
                          (0, 10, 64, 300.0))
+
+    def test_the_pools_workers_follow_batch_workers(self) -> None:
+        import os
+
+        if not hasattr(os, "SCHED_BATCH"):  # pragma: no cover - not Linux
+            raise self.skipTest("SCHED_BATCH is Linux's")
+        self.assertEqual(worker_policy(self.build().getThreadPool()), os.SCHED_BATCH)
+        quiet = self.build(PoolConfig(batch_workers=False)).getThreadPool()
+        self.assertEqual(worker_policy(quiet), os.SCHED_OTHER)
+        self.assertEqual(worker_policy(install_pool(self.build())), os.SCHED_BATCH)
+        self.assertEqual(worker_policy(install_pool(self.build(), batch_workers=False)),
+                         os.SCHED_OTHER)
+        engine = ThreadPool(1, 1, "policy", reactor=self.build(), batch_workers=False)
+        self.assertEqual(worker_policy(engine), os.SCHED_OTHER)
+        self.assertEqual(worker_policy(ThreadPool(1, 1, "policy", reactor=self.build())),
+                         os.SCHED_BATCH)
 
     def test_install_pool_replaces_an_unused_pool(self) -> None:
         reactor = self.build()
@@ -297,6 +334,9 @@ class ConfigTests(SynchronousTestCase):
                                      "LWSTP_SYNC_TIMEOUT": "2.5"}),
             PoolConfig(3, 0, 2.5),
         )
+        self.assertTrue(PoolConfig.from_environ({}).batch_workers)
+        self.assertFalse(PoolConfig.from_environ({"LWSTP_BATCH_WORKERS": "0"}).batch_workers)
+        self.assertTrue(PoolConfig.from_environ({"LWSTP_BATCH_WORKERS": "1"}).batch_workers)
 
     def test_bad_values_name_the_variable_and_the_value(self) -> None:
         for env, text in [
@@ -305,6 +345,7 @@ class ConfigTests(SynchronousTestCase):
             ({"LWSTP_MAX_QUEUE_DEPTH": "-1"}, "LWSTP_MAX_QUEUE_DEPTH='-1' must be"),
             ({"LWSTP_SYNC_TIMEOUT": "inf"}, "LWSTP_SYNC_TIMEOUT='inf' must be a number > 0"),
             ({"LWSTP_SYNC_TIMEOUT": "soon"}, "LWSTP_SYNC_TIMEOUT='soon' is not a number"),
+            ({"LWSTP_BATCH_WORKERS": "yes"}, "LWSTP_BATCH_WORKERS='yes' must be 0 or 1"),
         ]:
             with self.assertRaises(ConfigurationError) as caught:
                 PoolConfig.from_environ(env)

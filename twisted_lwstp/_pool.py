@@ -16,13 +16,11 @@ A pool is composed of objects, each owning its state:
  - L{twisted_lwstp._reactorside.ReactorSide}: draining the workers' events,
    owners and flow control (L{twisted_lwstp._owners}), reaping, sync
    timeouts, a destroy's completion (reactor thread);
- - L{twisted_lwstp._life.PoolLife}: starting threads, finishing,
-   destroying, stopping, resizing;
+ - L{twisted_lwstp._life.PoolLife}: starting, finishing, stopping, resizing;
  - this module: L{ThreadPool}, which builds them and is the public API:
    the task and owner API here, the rest (life, size, figures, Twisted's
    C{callInThread*}) in its base, L{twisted_lwstp._surface.PoolSurface}.
-   Runs in: the reactor thread, except where a method says otherwise.
-
+Runs in: the reactor thread, except where a method says otherwise.
 Workers reach the reactor only through the mailbox
 (L{twisted_lwstp._wakeup}): one C{callFromThread} per batch of events.
 C{docs/explanation/threading.md} tells the whole story.
@@ -85,6 +83,8 @@ class ThreadPool(PoolSurface):
         does) instead of all at C{start()}; C{threads} stays the most.
     @param min_threads: Workers started by C{start()} and kept; defaults
         to C{threads}, or to 0 for an on-demand pool.
+    @param batch_workers: Workers under Linux's C{SCHED_BATCH} (default;
+        L{twisted_lwstp._worker}), or, if C{False}, as they inherit.
     """
 
     def __init__(
@@ -99,6 +99,7 @@ class ThreadPool(PoolSurface):
         runner: WorkerRunner | None = None,
         on_demand: bool = False,
         min_threads: int | None = None,
+        batch_workers: bool = True,
     ) -> None:
         nthreads = check_int("threads", threads, 1)
         if min_threads is None:
@@ -128,8 +129,8 @@ class ThreadPool(PoolSurface):
         side = ReactorSide(state, reactor, clock, timeout)
         wake = partial(reactor.callFromThread, side.drain)
         workers = WorkerSide(state, clock, wake)
-        life = PoolLife(state, side, workers.work,
-                        runner if runner is not None else ThreadRunner(), clock)
+        runner = runner if runner is not None else ThreadRunner(batch=bool(batch_workers))
+        life = PoolLife(state, side, workers.work, runner, clock)
         super().__init__(reactor, clock, state, side, life)
         # Set once: how a task's window asks for a batch (any thread).
         self._wake_reactor = wake

@@ -94,6 +94,8 @@ class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
         before building a pool).
     @param max_queue_depth: How many lws tasks may wait for a worker.
     @param sync_timeout: Seconds an lws task may stay blocked in SYNC.
+    @param batch_workers: Run the workers under Linux's C{SCHED_BATCH}, as
+        the engine's pool does by default (see L{twisted_lwstp.ThreadPool}).
 
     @ivar threadFactory: Makes each worker's thread, as in Twisted's pool
         (called with C{target}, C{args} and C{name}; the thread is made a
@@ -121,6 +123,7 @@ class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
         reactor: Any = None,
         max_queue_depth: int = 64,
         sync_timeout: float = 300.0,
+        batch_workers: bool = True,
     ) -> None:
         low = check_int("minthreads", minthreads, 0)
         high = check_int("maxthreads", maxthreads, 0)
@@ -132,7 +135,7 @@ class ThreadPool(_LwsThreadPool, _TwistedThreadPool):  # type: ignore[override]
         super().__init__(
             max(1, high), max_queue_depth, engine_name, reactor=reactor,
             sync_timeout=sync_timeout, on_demand=True, min_threads=min(low, max(1, high)),
-            runner=ThreadRunner(self._make_thread),
+            runner=ThreadRunner(self._make_thread, batch=bool(batch_workers)),
         )
         if high == 0:
             self.adjustPoolsize(0, 0)

@@ -22,6 +22,9 @@ Environment variables, read when the reactor is installed:
  - C{LWSTP_MAX_QUEUE_DEPTH}: how many lws tasks may wait (default 64;
    C{callInThread} work is never refused, as with Twisted's pool).
  - C{LWSTP_SYNC_TIMEOUT}: seconds a task may wait in SYNC (default 300).
+ - C{LWSTP_BATCH_WORKERS}: 1 (the default) runs the workers under Linux's
+   C{SCHED_BATCH}, so that waking one never preempts the reactor thread;
+   0 keeps the policy they inherit (L{twisted_lwstp._worker}).
  - C{LWSTP_DEBUG}: 1 for debug mode (L{twisted_lwstp._debug}), 0 (the
    default) for none; C{LWSTP_SLOW_CALL}, the seconds after which a call
    of the reactor thread is logged as slow (default 0.1);
@@ -48,7 +51,7 @@ from twisted.internet.main import installReactor
 from twisted.logger import Logger
 
 from . import _internals
-from ._config import ConfigurationError, DebugConfig, read_number
+from ._config import ConfigurationError, DebugConfig, read_flag, read_number
 from ._debug import DebugReactor
 from ._eager import EagerStreams
 from ._pool import ThreadPool
@@ -76,15 +79,19 @@ class PoolConfig:
     debug: bool = False
     slow_call: float = 0.1
     stuck_task: float = 1.0
+    #: Workers under SCHED_BATCH (twisted_lwstp._worker.schedule_as_batch).
+    batch_workers: bool = True
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> PoolConfig:
         """
         Read C{LWSTP_THREADS}, C{LWSTP_MAX_QUEUE_DEPTH},
-        C{LWSTP_SYNC_TIMEOUT}, C{LWSTP_DEBUG}, C{LWSTP_SLOW_CALL} and
-        C{LWSTP_STUCK_TASK}; unset ones keep their defaults.
+        C{LWSTP_SYNC_TIMEOUT}, C{LWSTP_BATCH_WORKERS}, C{LWSTP_DEBUG},
+        C{LWSTP_SLOW_CALL} and C{LWSTP_STUCK_TASK}; unset ones keep their
+        defaults.
 
-        @raise ConfigurationError: a value is not a valid number.
+        @raise ConfigurationError: a value is not a valid number (or, for
+            C{LWSTP_BATCH_WORKERS}, not 0 or 1).
         """
         env = os.environ if environ is None else environ
         default = cls()
@@ -94,6 +101,7 @@ class PoolConfig:
             max_queue_depth=read_number(env, "LWSTP_MAX_QUEUE_DEPTH", int, 0,
                                         default.max_queue_depth),
             sync_timeout=read_number(env, "LWSTP_SYNC_TIMEOUT", float, 0, default.sync_timeout),
+            batch_workers=read_flag(env, "LWSTP_BATCH_WORKERS", default.batch_workers),
             debug=debug.enabled,
             slow_call=debug.slow_call,
             stuck_task=debug.stuck_task,
@@ -112,6 +120,7 @@ def _make_pool(reactor: Any, config: PoolConfig, name: str = POOL_NAME) -> Compa
         reactor=reactor,
         max_queue_depth=config.max_queue_depth,
         sync_timeout=config.sync_timeout,
+        batch_workers=config.batch_workers,
     )
 
 
@@ -279,6 +288,7 @@ def install_pool(
     max_queue_depth: int = 64,
     name: str = POOL_NAME,
     sync_timeout: float = 300.0,
+    batch_workers: bool = True,
 ) -> CompatThreadPool:
     """
     Give an installed reactor (default: the global one) a twisted_lwstp
@@ -306,7 +316,7 @@ def install_pool(
                 "thread work (deferToThread, callInThread, name resolution)"
             )
         _internals.detach_pool(reactor)
-    config = PoolConfig(threads, max_queue_depth, sync_timeout)
+    config = PoolConfig(threads, max_queue_depth, sync_timeout, batch_workers=batch_workers)
     pool = _make_pool(reactor, config, name)
     _internals.attach_pool(reactor, pool)
     return pool
