@@ -119,6 +119,20 @@ class Rule1TaskFunctionTests(_Base):
         self.assertEqual(fired, [S.FINISHED])
         self.assertEqual(h.pool.diagnose().done, 0)
 
+    def test_rule1_stopped_unasked_ends_stopped_without_an_error(self) -> None:
+        # A running task may end itself STOPPED (3, or with OUTLIVE): it is
+        # STOPPED, never FINISHED, and carries no error.
+        for ret in (R.STOPPED, 3, R.STOPPED | R.OUTLIVE):
+            h = self.harness()
+            owner = RecordingOwner(h.pool)
+            t = h.pool.enqueue(owner, Script([ret]))
+            step = h.step()
+            self.assertIs(step.status, S.STOPPED, ret)
+            h.flush()
+            self.assertEqual(owner.statuses(), [S.STOPPED])
+            self.assertIs(h.pool.task_status(t), S.STOPPED)
+            self.assertIsNone(t.error)
+
     def test_rule1_plain_ints_are_accepted(self) -> None:
         h = self.harness()
         owner = RecordingOwner(h.pool)
