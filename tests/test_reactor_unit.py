@@ -128,6 +128,41 @@ class CallFromThreadTests(_ReactorCase):
         self.assertEqual(ran, ["outer", "inner"])
         self.assertFalse(reactor._lwstp_wake_pending)
 
+    def test_a_wake_up_whose_call_ran_already_still_clears_the_flag(self) -> None:
+        # The race, replayed in order: a thread appends its call; the
+        # reactor, in a batch, clears the flag; the thread finds it clear,
+        # sets it and wakes the reactor; the batch's count takes the call.
+        # The wake-up's turn finds no call.  A later call must still wake
+        # the reactor (it once found the flag set, and nothing ran it).
+        from collections import deque
+
+        reactor = self.build()
+        ran: list[str] = []
+
+        class Racing(deque):  # type: ignore[type-arg]
+            raced = False
+
+            def __len__(self) -> int:
+                # The batch's count, once the flag is cleared: the thread's
+                # check and wake-up come first.
+                if not Racing.raced and not reactor._lwstp_wake_pending:
+                    Racing.raced = True
+                    reactor._lwstp_wake_pending = True
+                    reactor.wakes += 1
+                return super().__len__()
+
+        reactor._lwstp_calls = Racing()
+        reactor._lwstp_calls.append((ran.append, ("raced",), {}))  # the thread's append
+        reactor._lwstp_wake_pending = True  # as its earlier wake-up left it
+        reactor.runUntilCurrent()  # the batch
+        self.assertEqual((ran, reactor.wakes, reactor._lwstp_wake_pending), (["raced"], 1, True))
+        reactor.runUntilCurrent()  # the turn of the thread's wake-up: no call
+        self.assertFalse(reactor._lwstp_wake_pending)
+        reactor.callFromThread(ran.append, "later")
+        self.assertEqual(reactor.wakes, 2)
+        reactor.runUntilCurrent()
+        self.assertEqual(ran, ["raced", "later"])
+
     def test_a_call_that_raises_is_logged_and_the_batch_goes_on(self) -> None:
         reactor = self.build()
         ran: list[int] = []

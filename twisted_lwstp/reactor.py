@@ -156,9 +156,9 @@ class _LwstpMixin(EagerStreams):
         self._lwstp_config = config if config is not None else PoolConfig()
         # Whether a wake-up is on its way: set by any thread that asks for
         # one, cleared by the reactor thread just before it takes the
-        # queued calls.  Plain attribute stores and loads are atomic; a race
-        # costs at most one extra wake-up, never a lost one (see
-        # _lwstp_run_calls).
+        # queued calls, in every turn that finds it set or finds calls.
+        # Plain attribute stores and loads are atomic; a race costs at most
+        # one extra wake-up, never a lost one (see runUntilCurrent).
         self._lwstp_wake_pending = False
         # The calls from threads.  A deque: append (any thread) and popleft
         # (reactor thread) are atomic, and it is never replaced, so no call
@@ -207,7 +207,12 @@ class _LwstpMixin(EagerStreams):
         Run the calls queued from threads, in order, then the timed calls
         (among them any that those calls scheduled for now).
         """
-        if self._lwstp_calls:
+        # The flag is checked too, not only the queue: a thread may append
+        # its call, find the flag cleared by a batch already under way, set
+        # it and wake the reactor, while that batch's count takes its call.
+        # The turn its wake-up causes finds no call, and must still clear
+        # the flag, or every later call would find it set and wake nobody.
+        if self._lwstp_wake_pending or self._lwstp_calls:
             self._lwstp_run_calls()
         super().runUntilCurrent()  # type: ignore[misc]
 
