@@ -1,5 +1,6 @@
 """
-Shared test helpers: a recording owner, scripted tasks, log capture.
+Shared test helpers: a recording owner, scripted tasks, log capture, an
+idle streaming producer.
 """
 
 from __future__ import annotations
@@ -16,6 +17,19 @@ from zope.interface import implementer
 
 from twisted_lwstp import Diagnosis, ITaskOwner, Task, TaskReturn, TaskStatus, ThreadPool
 from twisted_lwstp.testing import PoolHarness
+
+
+class IdleProducer:
+    """A streaming producer that does nothing when paused, resumed or stopped."""
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
+    def stopProducing(self) -> None:
+        pass
 
 
 @implementer(ITaskOwner)

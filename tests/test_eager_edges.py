@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 
 from twisted_lwstp._eager import EagerTCPClient, EagerUNIXServer
 
+from ._helpers import IdleProducer
 from .test_reactor_unit import _ReactorCase
 
 
@@ -186,17 +187,6 @@ class EagerEdgeTests(_ReactorCase):
         # of exactly that much may reach the kernel before write() returns.
         reactor = self.build()
         transport, peer, _ = self.adopt(reactor)
-
-        class Producer:
-            def pauseProducing(self) -> None:
-                pass
-
-            def resumeProducing(self) -> None:
-                pass
-
-            def stopProducing(self) -> None:
-                pass
-
-        transport.registerProducer(Producer(), True)
+        transport.registerProducer(IdleProducer(), True)
         transport.write(b"x" * transport.bufferSize)
         self.assertGreater(len(peer.recv(1 << 20)), 0)

@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 from twisted_lwstp import _gather
 from twisted_lwstp.asyncioreactor import LwstpAsyncioReactor
 
+from ._helpers import IdleProducer
 from .test_reactor_unit import _ReactorCase
 
 
@@ -277,18 +278,7 @@ class GatherLimitTests(_GatherCase):
     def test_a_streaming_producer_may_gather_exactly_buffer_size(self) -> None:
         reactor = self.build()
         transport, peer = self.adopt(reactor)
-
-        class Streaming:
-            def pauseProducing(self) -> None:
-                pass
-
-            def resumeProducing(self) -> None:
-                pass
-
-            def stopProducing(self) -> None:
-                pass
-
-        transport.registerProducer(Streaming(), True)
+        transport.registerProducer(IdleProducer(), True)
         transport.bufferSize = 100
         transport.write(b"x" * 60)
         transport.write(b"y" * 40)  # 100 in all: still gathered
